@@ -1,0 +1,39 @@
+# Every target creates .venv and installs dqnlib into it on first use; the stamp
+# file makes later calls start at once (it is rebuilt when pyproject.toml changes).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.dqnlib-installed
+
+GAME ?= Breakout
+RUN_DIR ?= runs/breakout
+STEPS ?= 1000000
+
+.PHONY: train test lint lab bench clean-venv
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# The CPU build of torch 2.13.0; a bare "torch" would pull a multi-GB CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[notebooks,dev]'
+	touch $(STAMP)
+
+train: $(STAMP)
+	$(BIN)/python -m dqnlib train --game $(GAME) --run-dir $(RUN_DIR) --steps $(STEPS)
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check dqnlib tests benchmarks
+	$(BIN)/ruff format --check dqnlib tests benchmarks
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_envs.py --write BENCHMARKS.md
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,36 @@
+"""dqnlib: Deep Q-Networks on Atari, readable and fast."""
+
+from dqnlib.envs import AtariOptions, AtariVectorEnv, make_env, make_vector_env
+from dqnlib.games import (
+    ACTION_NAMES,
+    PLAYER_B_OFFSET,
+    RESET_ACTION,
+    action_name,
+    action_set_table,
+    display_name,
+    full_action_set,
+    list_games,
+    minimal_action_set,
+    resolve_game,
+)
+from dqnlib.preprocessing import preprocess_observation
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTION_NAMES",
+    "PLAYER_B_OFFSET",
+    "RESET_ACTION",
+    "AtariOptions",
+    "AtariVectorEnv",
+    "action_name",
+    "action_set_table",
+    "display_name",
+    "full_action_set",
+    "list_games",
+    "make_env",
+    "make_vector_env",
+    "minimal_action_set",
+    "preprocess_observation",
+    "resolve_game",
+]

@@ -1,0 +1,354 @@
+"""Atari environments with DeepMind preprocessing (Mnih et al. 2015; Machado et al. 2018).
+
+Two constructors share one :class:`AtariOptions`, so a notebook and a training run see the
+same observations, ``(4, 84, 84) uint8`` per environment, channels first:
+
+- :func:`make_env`: one environment for exploring, built on gymnasium's ALE environment
+  and its ``AtariPreprocessing`` and ``FrameStackObservation`` wrappers.
+- :func:`make_vector_env`: ``num_envs`` environments stepped in ale-py's native threads
+  (``ale_py.vector_env.AtariVectorEnv``), for training.
+
+What dqnlib adds to both, identically:
+
+- Life loss as a learning terminal *without restarting the game* (``terminal_on_life_loss``):
+  the step that loses a life returns ``terminated=True``; the next reset (single env) or
+  the next step (vector env, gymnasium's next-step autoreset) plays one FIRE (or NOOP)
+  step and starts a fresh stack, while the game, its lives and its score go on. ale-py's
+  own ``episodic_life=True`` restarts the whole game instead, so later lives are never
+  played; dqnlib does not use it.
+- Every new stack, after a game reset or a life loss, is padded with zero frames
+  (ale-py's vector convention; the replay memory uses the same).
+- ``reward`` is clipped to its sign when ``clip_rewards`` (for learning), while
+  ``info["raw_reward"]`` and ``info["game_score"]`` carry the raw game score.
+- ``info["game_end"]`` marks the end of a whole game (game over or the frame cap), the
+  moment to report ``info["game_score"]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import ale_py
+import gymnasium
+import numpy as np
+from ale_py.env import AtariEnv
+from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
+
+from dqnlib.games import minimal_action_set, resolve_game
+from dqnlib.preprocessing import FRAME_SIZE
+
+_NOOP, _FIRE = 0, 1  # ALE action codes
+
+
+@dataclass(frozen=True)
+class AtariOptions:
+    """Preprocessing options, with DeepMind defaults and Machado et al.'s sticky actions.
+
+    Attributes:
+        noop_max: a reset plays a random number of NOOP frames in ``[0, noop_max)``
+            (Mnih et al. 2015 use up to 30; 0 turns it off).
+        frame_skip: ALE frames per agent step; the observation is the max over the last two.
+        screen_size: side of the square grayscale frame.
+        stack_size: frames per observation.
+        terminal_on_life_loss: a lost life ends the learning episode (not the game).
+        fire_reset: press FIRE after a reset or a lost life in games that need it.
+        clip_rewards: return ``sign(reward)``; the raw reward stays in ``info``.
+        sticky_action_probability: ALE repeats the previous action with this probability
+            (Machado et al. 2018: 0.25; 0 makes the emulator deterministic).
+        full_action_space: all 18 actions instead of the game's minimal set.
+        max_episode_frames: frame cap of one game (108,000 frames = 30 minutes at 60 Hz).
+    """
+
+    noop_max: int = 30
+    frame_skip: int = 4
+    screen_size: int = FRAME_SIZE
+    stack_size: int = 4
+    terminal_on_life_loss: bool = True
+    fire_reset: bool = True
+    clip_rewards: bool = True
+    sticky_action_probability: float = 0.25
+    full_action_space: bool = False
+    max_episode_frames: int = 108_000
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            expected = {"bool": bool, "int": int, "float": (int, float)}[field.type]
+            if not isinstance(value, expected) or (field.type != "bool" and isinstance(value, bool)):
+                raise TypeError(f"{field.name}={value!r} must be of type {field.type}")
+        _check(self.noop_max >= 0, "noop_max", self.noop_max, "must be >= 0")
+        _check(self.frame_skip >= 1, "frame_skip", self.frame_skip, "must be >= 1")
+        _check(8 <= self.screen_size <= 210, "screen_size", self.screen_size, "must be in [8, 210]")
+        _check(self.stack_size >= 1, "stack_size", self.stack_size, "must be >= 1")
+        _check(
+            0.0 <= self.sticky_action_probability <= 1.0,
+            "sticky_action_probability",
+            self.sticky_action_probability,
+            "must be in [0, 1]",
+        )
+        _check(self.max_episode_frames >= 1, "max_episode_frames", self.max_episode_frames, "must be >= 1")
+
+
+def _check(ok: bool, name: str, value: object, rule: str) -> None:
+    if not ok:
+        raise ValueError(f"{name}={value!r} {rule}")
+
+
+def options_from(options: AtariOptions | None, overrides: dict[str, Any]) -> AtariOptions:
+    """Apply keyword overrides to options, naming any unknown key in a one-line error."""
+    options = options or AtariOptions()
+    known = {field.name for field in dataclasses.fields(AtariOptions)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise TypeError(f"unknown environment option {unknown[0]!r}; allowed: {', '.join(sorted(known))}")
+    return dataclasses.replace(options, **overrides)
+
+
+def _restart_action_index(action_set: tuple[int, ...], options: AtariOptions) -> int:
+    """Environment action index played to start a new life: FIRE where the game has it."""
+    if options.fire_reset and _FIRE in action_set:
+        return action_set.index(_FIRE)
+    return action_set.index(_NOOP)
+
+
+def _action_set(game: str, options: AtariOptions) -> tuple[int, ...]:
+    return tuple(range(18)) if options.full_action_space else minimal_action_set(game)
+
+
+class _NoopFireReset(gymnasium.Wrapper):
+    """On raw frames (below frame skipping): FIRE once, then random NOOPs, as ale-py's vector env does."""
+
+    def __init__(self, env: gymnasium.Env, options: AtariOptions, action_set: tuple[int, ...]) -> None:
+        super().__init__(env)
+        self._noop_max = options.noop_max
+        self._fire_index = action_set.index(_FIRE) if options.fire_reset and _FIRE in action_set else None
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
+        observation, info = self.env.reset(seed=seed, options=options)
+        noops = int(self.env.unwrapped.np_random.integers(0, self._noop_max)) if self._noop_max > 0 else 0
+        if self._fire_index is not None:
+            observation, *_ = self.env.step(self._fire_index)
+            noops -= 1
+        for _ in range(noops):
+            observation, _, terminated, truncated, info = self.env.step(0)
+            if terminated or truncated:
+                observation, info = self.env.reset()
+        return observation, info
+
+
+class _LifeLossAndScore(gymnasium.Wrapper):
+    """Life loss as a learning terminal without a game reset; reward clipping; raw score in info."""
+
+    def __init__(self, env: gymnasium.Env, options: AtariOptions, restart_action: int) -> None:
+        super().__init__(env)
+        self._terminal_on_life_loss = options.terminal_on_life_loss
+        self._clip_rewards = options.clip_rewards
+        self._restart_action = restart_action
+        self._lives = 0
+        self._game_score = 0.0
+        self._continue_game = False
+
+    def step(self, action: int) -> tuple[Any, float, bool, bool, dict]:
+        observation, raw_reward, game_over, truncated, info = self.env.step(action)
+        return self._result(observation, float(raw_reward), bool(game_over), bool(truncated), info)
+
+    def _result(
+        self, observation: Any, raw_reward: float, game_over: bool, truncated: bool, info: dict
+    ) -> tuple[Any, float, bool, bool, dict]:
+        lives = self.env.unwrapped.ale.lives()
+        life_lost = lives < self._lives
+        self._lives = lives
+        self._game_score += raw_reward
+        terminated = game_over or (self._terminal_on_life_loss and life_lost)
+        self._continue_game = terminated and not (game_over or truncated)
+        info = {
+            **info,
+            "raw_reward": raw_reward,
+            "life_lost": life_lost,
+            "game_over": game_over,
+            "game_end": game_over or truncated,
+            "game_score": self._game_score,
+        }
+        reward = float(np.sign(raw_reward)) if self._clip_rewards else raw_reward
+        return observation, reward, terminated, truncated, info
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
+        if self._continue_game and seed is None:
+            # DeepMind's episodic life: the game goes on with one FIRE/NOOP step.
+            observation, _, terminated, truncated, info = self.step(self._restart_action)
+            if not (terminated or truncated):
+                self._continue_game = False
+                return observation, info
+        self._continue_game = False
+        observation, info = self.env.reset(seed=seed, options=options)
+        self._lives = self.env.unwrapped.ale.lives()
+        self._game_score = 0.0
+        return observation, {**info, "game_score": 0.0}
+
+
+def make_env(
+    game: str = "Breakout", *, options: AtariOptions | None = None, **overrides: Any
+) -> gymnasium.Env:
+    """One Atari environment with DeepMind preprocessing, for exploring.
+
+    Args:
+        game: any common spelling, e.g. ``"Breakout"``, ``"ALE/Breakout-v5"``, ``"Breakout-v0"``.
+        options: preprocessing options; keyword ``overrides`` replace single fields,
+            e.g. ``make_env("Pong", sticky_action_probability=0.0)``.
+    Returns:
+        A gymnasium environment whose observations are (stack_size, 84, 84) uint8, oldest
+        frame first; ``env.render()`` gives the raw (210, 160, 3) uint8 RGB screen.
+    """
+    options = options_from(options, overrides)
+    rom_id = resolve_game(game)
+    action_set = _action_set(rom_id, options)
+    env: gymnasium.Env = AtariEnv(
+        game=rom_id,
+        obs_type="rgb",
+        frameskip=1,
+        repeat_action_probability=options.sticky_action_probability,
+        full_action_space=options.full_action_space,
+        max_num_frames_per_episode=options.max_episode_frames,
+        render_mode="rgb_array",
+    )
+    env = _NoopFireReset(env, options, action_set)
+    env = AtariPreprocessing(
+        env,
+        noop_max=0,
+        frame_skip=options.frame_skip,
+        screen_size=options.screen_size,
+        terminal_on_life_loss=False,
+        grayscale_obs=True,
+        scale_obs=False,
+    )
+    env = _LifeLossAndScore(env, options, _restart_action_index(action_set, options))
+    return FrameStackObservation(env, options.stack_size, padding_type="zero")
+
+
+class AtariVectorEnv(gymnasium.vector.VectorWrapper):
+    """``num_envs`` Atari games stepped in ale-py's native threads, with dqnlib's episode rules.
+
+    Autoreset follows gymnasium's next-step mode: after ``terminated`` or ``truncated``
+    for environment ``i``, the next ``step`` ignores action ``i`` and returns the first
+    observation of a new episode (a game reset, or after a lost life the same game with
+    a fresh stack).
+    """
+
+    def __init__(self, game: str, num_envs: int, options: AtariOptions, num_threads: int = 0) -> None:
+        rom_id = resolve_game(game)
+        self.options = options
+        super().__init__(
+            ale_py.vector_env.AtariVectorEnv(
+                rom_id,
+                num_envs,
+                num_threads=num_threads,
+                max_num_frames_per_episode=options.max_episode_frames,
+                repeat_action_probability=options.sticky_action_probability,
+                full_action_space=options.full_action_space,
+                img_height=options.screen_size,
+                img_width=options.screen_size,
+                grayscale=True,
+                stack_num=options.stack_size,
+                frameskip=options.frame_skip,
+                maxpool=True,
+                noop_max=options.noop_max,
+                episodic_life=False,
+                life_loss_info=False,
+                reward_clipping=False,
+                use_fire_reset=options.fire_reset,
+            )
+        )
+        self._restart_action = _restart_action_index(_action_set(rom_id, options), options)
+        self._lives = np.zeros(num_envs, dtype=np.int32)
+        self._game_score = np.zeros(num_envs, dtype=np.float64)
+        self._frames_in_stack = np.zeros(num_envs, dtype=np.int64)
+        self._needs_reset = np.zeros(num_envs, dtype=bool)
+        self._continue_game = np.zeros(num_envs, dtype=bool)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        """Reset every game; environment ``i`` is seeded with ``seed + i``.
+
+        Returns:
+            observations (num_envs, stack_size, 84, 84) uint8 and an info dict of arrays.
+        """
+        observations, info = self.env.reset(seed=seed, options=options)
+        self._lives[:] = info["lives"]
+        self._game_score[:] = 0.0
+        self._frames_in_stack[:] = 1
+        self._needs_reset[:] = False
+        self._continue_game[:] = False
+        return observations, {**info, "game_score": self._game_score.copy()}
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+        """Step every game by one agent step.
+
+        Args:
+            actions: (num_envs,) integer action indices.
+        Returns:
+            observations (num_envs, stack_size, 84, 84) uint8, rewards (num_envs,) float32
+            (clipped when ``clip_rewards``), terminated and truncated (num_envs,) bool, and
+            info with ``raw_reward``, ``life_lost``, ``game_over``, ``game_end``,
+            ``game_score`` and ale-py's ``lives`` and frame numbers, each (num_envs,).
+        """
+        actions = np.asarray(actions)
+        if actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer):
+            raise ValueError(
+                f"actions must be ({self.num_envs},) integers, got {actions.shape} {actions.dtype}"
+            )
+        actions = np.where(self._continue_game, self._restart_action, actions).astype(np.int64)
+        observations, raw_reward, game_over, truncated, info = self.env.step(actions)
+        raw_reward = raw_reward.astype(np.float64)
+        was_reset = self._needs_reset
+        new_stack = was_reset | self._continue_game
+        self._frames_in_stack = np.where(new_stack, 1, self._frames_in_stack + 1)
+        self._zero_pad_new_stacks(observations)
+
+        life_lost = (info["lives"] < self._lives) & ~was_reset
+        self._lives = info["lives"].copy()
+        self._game_score = np.where(was_reset, 0.0, self._game_score + raw_reward)
+        terminated = game_over | (self.options.terminal_on_life_loss & life_lost)
+        self._needs_reset = game_over | truncated
+        self._continue_game = terminated & ~self._needs_reset
+        info = {
+            **info,
+            "raw_reward": raw_reward,
+            "life_lost": life_lost,
+            "game_over": game_over,
+            "game_end": game_over | truncated,
+            "game_score": self._game_score.copy(),
+        }
+        rewards = np.sign(raw_reward) if self.options.clip_rewards else raw_reward
+        return observations, rewards.astype(np.float32), terminated, truncated, info
+
+    def _zero_pad_new_stacks(self, observations: np.ndarray) -> None:
+        """A stack that began fewer than ``stack_size`` steps ago holds zeros before its first frame."""
+        stack_size = self.options.stack_size
+        for i in np.flatnonzero(self._frames_in_stack < stack_size):
+            observations[i, : stack_size - self._frames_in_stack[i]] = 0
+
+
+def make_vector_env(
+    game: str = "Breakout",
+    num_envs: int = 8,
+    *,
+    options: AtariOptions | None = None,
+    num_threads: int = 0,
+    **overrides: Any,
+) -> AtariVectorEnv:
+    """``num_envs`` Atari environments in ale-py's native threads, for training.
+
+    Args:
+        game: any common spelling of a game name.
+        num_envs: number of games stepped together, >= 1.
+        options: preprocessing options; keyword ``overrides`` replace single fields.
+        num_threads: native threads (0: one per core, as ale-py chooses).
+    Returns:
+        An :class:`AtariVectorEnv`; observations are (num_envs, stack_size, 84, 84) uint8.
+    """
+    if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+        raise ValueError(f"num_envs={num_envs!r} must be an integer >= 1")
+    if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 0:
+        raise ValueError(f"num_threads={num_threads!r} must be an integer >= 0")
+    return AtariVectorEnv(game, num_envs, options_from(options, overrides), num_threads)
