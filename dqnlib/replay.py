@@ -1,0 +1,523 @@
+"""Replay memory that stores every frame once (Mnih et al. 2015), with n-step returns
+and proportional prioritized replay (Schaul et al. 2016) as options.
+
+Layout. The memory keeps one ring of ``capacity // num_envs`` *slots* per environment,
+interleaved so that slot ``(row, env)`` lives at flat index ``row * num_envs + env``.
+Every environment step writes one row: for each environment, the newest frame of the
+observation it returned. A slot holds one frame, ``(84, 84) uint8`` for Atari, plus the
+action taken from that observation, the (clipped) reward, and flags; a state is rebuilt
+at sample time from the slot and the ``stack_size - 1`` slots before it, with zero frames
+before the first frame of an episode, the environments' own padding convention.
+
+Episodes. :meth:`ReplayMemory.start` takes the observations of ``env.reset()``;
+:meth:`ReplayMemory.add` takes exactly what a vector environment's ``step`` returned.
+Under gymnasium's next-step autoreset, an environment that ended an episode returns the
+first observation of the next one on the following step and ignores that step's action;
+the memory knows this and starts a new episode there. The last observation of an
+episode (the "final" slot) has no action of its own: it is only ever a next state, which
+a time-limit truncation bootstraps from and a terminal does not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from dqnlib.sum_tree import SumTree
+
+FORMAT = "dqnlib.replay"
+FORMAT_VERSION = 1
+
+_TERMINATED = np.uint8(1)  # the action from this slot ended the episode: no bootstrap
+_TRUNCATED = np.uint8(2)  # the action from this slot hit the time limit: bootstrap
+_FINAL = np.uint8(4)  # this slot ends an episode (or a cut one): it has no action
+
+
+class Transition(NamedTuple):
+    """One stored transition; ``e[0]``, ``e[1]``, ``e[2]``, ``e[4]`` read as in DQN code of old.
+
+    ``state`` and ``next_state`` are (stack_size, *frame_shape), e.g. (4, 84, 84) uint8,
+    channels first: the oldest frame of a state is ``e.state[0]``. ``reward`` is the
+    n-step discounted sum of clipped rewards, ``done`` whether the episode terminated.
+    """
+
+    state: np.ndarray
+    action: int
+    reward: float
+    next_state: np.ndarray
+    done: bool
+
+
+@dataclass
+class ReplayBatch:
+    """A batch ready for the learner.
+
+    Attributes:
+        states, next_states: (B, stack_size, *frame_shape), e.g. (B, 4, 84, 84) uint8.
+        actions: (B,) int64.
+        rewards: (B,) float32, n-step discounted sums of the stored rewards.
+        dones: (B,) bool, True where the episode terminated within the n steps.
+        discounts: (B,) float32, gamma ** (steps to next_state), to multiply the bootstrap.
+        weights: (B,) float32 importance weights (all ones without prioritized replay).
+        indices: (B,) int64 slots, to pass back to :meth:`ReplayMemory.update_priorities`.
+    """
+
+    states: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    next_states: np.ndarray
+    dones: np.ndarray
+    discounts: np.ndarray
+    weights: np.ndarray
+    indices: np.ndarray
+
+
+@dataclass(frozen=True)
+class ReplaySpec:
+    """What a memory holds and how it samples; saved in the memory's JSON header."""
+
+    capacity: int
+    num_envs: int = 1
+    frame_shape: tuple[int, ...] = (84, 84)
+    frame_dtype: str = "uint8"
+    stack_size: int = 4
+    n_step: int = 1
+    gamma: float = 0.99
+    prioritized: bool = False
+    alpha: float = 0.6
+    beta_start: float = 0.4
+    beta_end: float = 1.0
+    beta_steps: int = 1_000_000
+    priority_epsilon: float = 1e-6
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "frame_shape", tuple(int(side) for side in self.frame_shape))
+        _require(self.num_envs >= 1, "num_envs", self.num_envs, "must be >= 1")
+        _require(self.stack_size >= 1, "stack_size", self.stack_size, "must be >= 1")
+        _require(self.n_step >= 1, "n_step", self.n_step, "must be >= 1")
+        minimum = self.num_envs * (self.stack_size + self.n_step + 1)
+        _require(self.capacity >= minimum, "capacity", self.capacity, f"must be >= {minimum} for this memory")
+        _require(0.0 <= self.gamma <= 1.0, "gamma", self.gamma, "must be in [0, 1]")
+        _require(self.alpha >= 0.0, "alpha", self.alpha, "must be >= 0")
+        _require(0.0 <= self.beta_start <= 1.0, "beta_start", self.beta_start, "must be in [0, 1]")
+        _require(0.0 <= self.beta_end <= 1.0, "beta_end", self.beta_end, "must be in [0, 1]")
+        _require(self.beta_steps >= 1, "beta_steps", self.beta_steps, "must be >= 1")
+        _require(self.priority_epsilon > 0.0, "priority_epsilon", self.priority_epsilon, "must be > 0")
+        _require(np.dtype(self.frame_dtype) is not None, "frame_dtype", self.frame_dtype, "")
+
+
+def _require(ok: bool, name: str, value: object, rule: str) -> None:
+    if not ok:
+        raise ValueError(f"{name}={value!r} {rule}")
+
+
+class ReplayMemory:
+    """Each frame stored once; exact states at episode edges and across the ring's wrap.
+
+    Args:
+        capacity: slots in all, about the number of transitions kept (frames, for Atari).
+        num_envs: environments feeding each :meth:`add`.
+        frame_shape, frame_dtype: one frame, (84, 84) uint8 for Atari; for vector
+            observations use ``stack_size=1`` and the observation's shape, e.g. (4,) float32.
+        stack_size: frames per state.
+        n_step, gamma: n-step returns, cut at episode ends.
+        prioritized, alpha, beta_start, beta_end, beta_steps, priority_epsilon:
+            proportional prioritized replay; beta anneals linearly over ``beta_steps`` samples.
+        rng: a ``np.random.Generator`` (or an int seed) that all sampling draws from.
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        *,
+        num_envs: int = 1,
+        frame_shape: tuple[int, ...] = (84, 84),
+        frame_dtype: str | np.dtype = "uint8",
+        stack_size: int = 4,
+        n_step: int = 1,
+        gamma: float = 0.99,
+        prioritized: bool = False,
+        alpha: float = 0.6,
+        beta_start: float = 0.4,
+        beta_end: float = 1.0,
+        beta_steps: int = 1_000_000,
+        priority_epsilon: float = 1e-6,
+        rng: np.random.Generator | int = 0,
+    ) -> None:
+        self.spec = ReplaySpec(
+            capacity=capacity,
+            num_envs=num_envs,
+            frame_shape=tuple(frame_shape),
+            frame_dtype=np.dtype(frame_dtype).name,
+            stack_size=stack_size,
+            n_step=n_step,
+            gamma=gamma,
+            prioritized=prioritized,
+            alpha=alpha,
+            beta_start=beta_start,
+            beta_end=beta_end,
+            beta_steps=beta_steps,
+            priority_epsilon=priority_epsilon,
+        )
+        self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        self.rows = capacity // num_envs
+        slots = self.rows * num_envs
+        self.frames = np.zeros((slots, *self.spec.frame_shape), dtype=self.spec.frame_dtype)
+        self.actions = np.zeros(slots, dtype=np.int32)
+        self.rewards = np.zeros(slots, dtype=np.float32)
+        self.flags = np.zeros(slots, dtype=np.uint8)
+        self.episode_steps = np.zeros(slots, dtype=np.uint8)  # steps since episode start, saturating
+        self.tree = SumTree(slots) if prioritized else None
+        self.max_priority = 1.0
+        self.rows_written = 0
+        self.transitions_added = 0
+        self.samples_drawn = 0
+        self._env_steps = np.zeros(num_envs, dtype=np.int64)  # steps into each env's current episode
+        self._awaiting_start = np.ones(num_envs, dtype=bool)
+        self._discount_powers = gamma ** np.arange(n_step + 1, dtype=np.float64)
+
+    # ------------------------------------------------------------------ writing
+    def start(self, observations: np.ndarray) -> None:
+        """Begin an episode in every environment with the observations of ``env.reset()``.
+
+        An episode still open (e.g. when training resumes) is cut: its last observation
+        becomes a final slot that earlier transitions bootstrap from.
+
+        Args:
+            observations: (num_envs, stack_size, *frame_shape), or (num_envs, *frame_shape)
+                when ``stack_size == 1``.
+        """
+        frames = self._newest_frames(observations)
+        self._cut_open_episodes()
+        self._env_steps[:] = 0
+        self._write_row(frames)
+        self._awaiting_start[:] = False
+
+    def add(
+        self,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        next_observations: np.ndarray,
+    ) -> None:
+        """Record one vector-environment step, exactly as ``env.step(actions)`` returned it.
+
+        Args:
+            actions: (num_envs,) integer actions taken from the previous observations.
+            rewards: (num_envs,) rewards for learning (clipped for Atari).
+            terminated, truncated: (num_envs,) bool.
+            next_observations: as in :meth:`start`. For an environment whose previous step
+                ended its episode, this is the first observation of a new one (next-step
+                autoreset) and its action, reward and flags are ignored.
+        """
+        if self.rows_written == 0:
+            raise RuntimeError("call start(observations) with the observations of env.reset() before add()")
+        n = self.spec.num_envs
+        actions, rewards = np.asarray(actions), np.asarray(rewards, dtype=np.float32)
+        terminated, truncated = np.asarray(terminated, dtype=bool), np.asarray(truncated, dtype=bool)
+        for name, value in (("actions", actions), ("rewards", rewards), ("terminated", terminated)):
+            if value.shape != (n,):
+                raise ValueError(f"{name} must have shape ({n},), got {value.shape}")
+        if truncated.shape != (n,):
+            raise ValueError(f"truncated must have shape ({n},), got {truncated.shape}")
+        frames = self._newest_frames(next_observations)
+
+        stepped = ~self._awaiting_start
+        previous = self._flat((self.rows_written - 1) % self.rows)[stepped]
+        ended = terminated | truncated
+        self.actions[previous] = actions[stepped]
+        self.rewards[previous] = rewards[stepped]
+        self.flags[previous] = np.where(terminated[stepped], _TERMINATED, 0) | np.where(
+            truncated[stepped], _TRUNCATED, 0
+        )
+        if self.tree is not None:
+            self.tree.update(previous, np.full(previous.size, self.max_priority**self.spec.alpha))
+        self.transitions_added += int(stepped.sum())
+        self._env_steps = np.where(stepped, self._env_steps + 1, 0)
+        self._awaiting_start = stepped & ended
+        self._write_row(frames, final=self._awaiting_start)
+
+    def _newest_frames(self, observations: np.ndarray) -> np.ndarray:
+        observations = np.asarray(observations)
+        spec = self.spec
+        shape = (spec.num_envs, *spec.frame_shape) if spec.stack_size == 1 else None
+        if shape is None:
+            shape = (spec.num_envs, spec.stack_size, *spec.frame_shape)
+        if observations.shape != shape:
+            raise ValueError(f"observations must have shape {shape}, got {observations.shape}")
+        return observations if spec.stack_size == 1 else observations[:, -1]
+
+    def _cut_open_episodes(self) -> None:
+        if self.rows_written == 0:
+            return
+        open_slots = self._flat((self.rows_written - 1) % self.rows)[~self._awaiting_start]
+        self.flags[open_slots] = _FINAL
+
+    def _write_row(self, frames: np.ndarray, final: np.ndarray | None = None) -> None:
+        row = self.rows_written % self.rows
+        slots = self._flat(row)
+        self.frames[slots] = frames
+        self.actions[slots] = 0
+        self.rewards[slots] = 0.0
+        self.flags[slots] = 0 if final is None else np.where(final, _FINAL, 0)
+        self.episode_steps[slots] = np.minimum(self._env_steps, 255)
+        if self.tree is not None:
+            self.tree.update(slots, np.zeros(slots.size))
+        self.rows_written += 1
+
+    def _flat(self, row: int | np.ndarray) -> np.ndarray:
+        return np.asarray(row)[..., None] * self.spec.num_envs + np.arange(self.spec.num_envs)
+
+    # ------------------------------------------------------------------ reading
+    def _global_rows(self, slots: np.ndarray) -> np.ndarray:
+        """Write counter of each slot's row: 0 for the first row ever written."""
+        newest = self.rows_written - 1
+        return newest - (newest - slots // self.spec.num_envs) % self.rows
+
+    def _resolve(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Validity of each slot as a transition start, and its steps to the next state (1..n)."""
+        spec = self.spec
+        env = slots % spec.num_envs
+        rows = self._global_rows(slots)
+        oldest = max(0, self.rows_written - self.rows)
+        newest = self.rows_written - 1
+        steps_back = np.minimum(self.episode_steps[slots].astype(np.int64), spec.stack_size - 1)
+        valid = (rows - steps_back >= oldest) & (self.flags[slots] & _FINAL == 0) & (rows < newest)
+        # The n-step window ends at the first final slot after this one, or after n steps.
+        ahead = rows[:, None] + np.arange(1, spec.n_step + 1)  # (B, n)
+        written = ahead <= newest
+        ahead_slots = (ahead % self.rows) * spec.num_envs + env[:, None]
+        is_final = (self.flags[ahead_slots] & _FINAL != 0) & written
+        ends = np.where(is_final.any(axis=1), is_final.argmax(axis=1) + 1, spec.n_step)
+        valid &= rows + ends <= newest
+        return valid, ends
+
+    def _states(self, slots: np.ndarray) -> np.ndarray:
+        """Rebuild states (B, stack_size, *frame_shape) for slots (B,)."""
+        spec = self.spec
+        if spec.stack_size == 1:
+            return self.frames[slots]
+        env = slots % spec.num_envs
+        rows = slots // spec.num_envs
+        back = np.arange(spec.stack_size - 1, -1, -1)  # oldest frame first
+        stack_slots = ((rows[:, None] - back) % self.rows) * spec.num_envs + env[:, None]  # (B, stack)
+        states = self.frames[stack_slots]  # (B, stack, *frame_shape)
+        before_start = back[None, :] > self.episode_steps[slots][:, None].astype(np.int64)
+        states[before_start] = 0
+        return states
+
+    def _gather(self, slots: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, ...]:
+        spec = self.spec
+        env = slots % spec.num_envs
+        rows = slots // spec.num_envs
+        offsets = np.arange(spec.n_step)
+        window = ((rows[:, None] + offsets) % self.rows) * spec.num_envs + env[:, None]  # (B, n)
+        inside = offsets[None, :] < ends[:, None]
+        returns = (self.rewards[window] * self._discount_powers[: spec.n_step] * inside).sum(axis=1)
+        last = window[np.arange(slots.size), ends - 1]
+        dones = self.flags[last] & _TERMINATED != 0
+        next_slots = ((rows + ends) % self.rows) * spec.num_envs + env
+        return (
+            self._states(slots),
+            self.actions[slots].astype(np.int64),
+            returns.astype(np.float32),
+            self._states(next_slots),
+            dones,
+            self._discount_powers[ends].astype(np.float32),
+        )
+
+    def valid_slots(self) -> np.ndarray:
+        """Slots that start a sampleable transition, oldest first, (T,) int64."""
+        if self.rows_written == 0:
+            return np.zeros(0, dtype=np.int64)
+        filled = min(self.rows_written, self.rows)
+        first_row = self.rows_written - filled
+        rows = (first_row + np.arange(filled)) % self.rows
+        slots = self._flat(rows).reshape(-1)
+        valid, _ = self._resolve(slots)
+        return slots[valid]
+
+    def __len__(self) -> int:
+        """Number of transitions that can be sampled now."""
+        return int(self.valid_slots().size)
+
+    @property
+    def index(self) -> int:
+        """Flat slot index the next environment step writes to (its row times num_envs)."""
+        return (self.rows_written % self.rows) * self.spec.num_envs
+
+    def __getitem__(self, i: int) -> Transition:
+        """The ``i``-th transition, oldest first (negative ``i`` counts from the newest)."""
+        slots = self.valid_slots()
+        if not isinstance(i, (int, np.integer)) or not -slots.size <= i < slots.size:
+            raise IndexError(f"transition index {i!r} out of range for a memory of {slots.size} transitions")
+        slot = slots[i : i + 1] if i >= 0 else slots[slots.size + i : slots.size + i + 1]
+        _, ends = self._resolve(slot)
+        state, action, reward, next_state, done, _ = self._gather(slot, ends)
+        return Transition(state[0], int(action[0]), float(reward[0]), next_state[0], bool(done[0]))
+
+    def beta(self) -> float:
+        """Importance-sampling exponent now: linear from beta_start to beta_end over beta_steps samples."""
+        spec = self.spec
+        fraction = min(1.0, self.samples_drawn / spec.beta_steps)
+        return spec.beta_start + fraction * (spec.beta_end - spec.beta_start)
+
+    def sample(self, batch_size: int) -> ReplayBatch:
+        """Draw a batch, uniformly or by priority, from the memory's generator.
+
+        Raises:
+            ValueError: batch_size < 1 or larger than the capacity, or too few transitions.
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size={batch_size!r} must be an integer >= 1")
+        if batch_size > self.spec.capacity:
+            raise ValueError(f"batch_size={batch_size} is larger than the capacity {self.spec.capacity}")
+        if self.transitions_added < batch_size:
+            raise ValueError(
+                f"cannot sample {batch_size} transitions from a memory holding {self.transitions_added}"
+            )
+        slots = np.empty(batch_size, dtype=np.int64)
+        ends = np.empty(batch_size, dtype=np.int64)
+        missing = np.arange(batch_size)
+        for attempt in range(64):
+            candidates = self._draw(missing, stratified=attempt == 0, batch_size=batch_size)
+            valid, candidate_ends = self._resolve(candidates)
+            slots[missing[valid]] = candidates[valid]
+            ends[missing[valid]] = candidate_ends[valid]
+            missing = missing[~valid]
+            if missing.size == 0:
+                break
+        else:
+            raise ValueError(f"cannot sample {batch_size} transitions: the memory holds {len(self)}")
+        weights = np.ones(batch_size, dtype=np.float32)
+        if self.tree is not None:
+            probabilities = self.tree.get(slots) / self.tree.total
+            weights = (probabilities / probabilities.min()) ** -self.beta()
+            weights = weights.astype(np.float32)
+        self.samples_drawn += 1
+        states, actions, rewards, next_states, dones, discounts = self._gather(slots, ends)
+        return ReplayBatch(states, actions, rewards, next_states, dones, discounts, weights, slots)
+
+    def _draw(self, positions: np.ndarray, *, stratified: bool, batch_size: int) -> np.ndarray:
+        if self.tree is None:
+            filled = min(self.rows_written, self.rows) * self.spec.num_envs
+            return self.rng.integers(0, filled, size=positions.size)
+        total = self.tree.total
+        if stratified:
+            targets = (positions + self.rng.random(positions.size)) * (total / batch_size)
+        else:
+            targets = self.rng.random(positions.size) * total
+        return self.tree.find(targets)
+
+    def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
+        """Set priorities ``(|td_error| + epsilon) ** alpha`` for sampled ``indices`` (B,)."""
+        if self.tree is None:
+            raise ValueError("update_priorities needs a memory made with prioritized=True")
+        magnitudes = np.abs(np.asarray(td_errors, dtype=np.float64)) + self.spec.priority_epsilon
+        if not np.isfinite(magnitudes).all():
+            raise ValueError("td_errors must be finite")
+        self.tree.update(np.asarray(indices), magnitudes**self.spec.alpha)
+        self.max_priority = max(self.max_priority, float(magnitudes.max()))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of every array the memory allocated."""
+        arrays = [self.frames, self.actions, self.rewards, self.flags, self.episode_steps]
+        if self.tree is not None:
+            arrays.append(self.tree.nodes)
+        return sum(array.nbytes for array in arrays)
+
+    # ------------------------------------------------------------------ saving
+    _ARRAYS = ("frames", "actions", "rewards", "flags", "episode_steps")
+
+    def save(self, directory: str | os.PathLike) -> None:
+        """Write the memory to ``directory``: .npy arrays plus ``header.json``, no pickle.
+
+        The directory is assembled beside the target and renamed into place, so an
+        interrupted save leaves the previous copy intact.
+        """
+        target = Path(directory)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            arrays = {name: getattr(self, name) for name in self._ARRAYS}
+            if self.tree is not None:
+                arrays["tree"] = self.tree.nodes
+            for name, array in arrays.items():
+                with open(staging / f"{name}.npy", "wb") as file:
+                    np.save(file, array, allow_pickle=False)
+                    file.flush()
+                    os.fsync(file.fileno())
+            header = {
+                "format": FORMAT,
+                "version": FORMAT_VERSION,
+                "spec": dataclasses.asdict(self.spec),
+                "rows_written": self.rows_written,
+                "transitions_added": self.transitions_added,
+                "samples_drawn": self.samples_drawn,
+                "max_priority": self.max_priority,
+                "env_steps": self._env_steps.tolist(),
+                "awaiting_start": self._awaiting_start.tolist(),
+                "rng_state": self.rng.bit_generator.state,
+                "arrays": {name: [list(array.shape), array.dtype.name] for name, array in arrays.items()},
+            }
+            (staging / "header.json").write_text(json.dumps(header))
+            old = target.with_name(f".{target.name}.old")
+            if target.exists():
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(target, old)
+            os.replace(staging, target)
+            shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> ReplayMemory:
+        """Read a memory written by :meth:`save`; a foreign or damaged one is a one-line ValueError."""
+        directory = Path(directory)
+        try:
+            header = json.loads((directory / "header.json").read_text())
+        except FileNotFoundError:
+            raise ValueError(f"{directory} holds no replay memory (header.json is missing)") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{directory}/header.json is not a dqnlib replay header ({error})") from None
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise ValueError(f"{directory} is not a dqnlib replay memory")
+        if header.get("version", 0) > FORMAT_VERSION:
+            raise ValueError(
+                f"{directory} was saved by a newer dqnlib (replay format {header['version']} > {FORMAT_VERSION})"
+            )
+        try:
+            spec = ReplaySpec(**header["spec"])
+            memory = cls(**dataclasses.asdict(spec))
+            for name, (shape, dtype) in header["arrays"].items():
+                array = np.load(directory / f"{name}.npy", allow_pickle=False)
+                if list(array.shape) != shape or array.dtype.name != dtype:
+                    raise ValueError(
+                        f"{name}.npy has shape {array.shape} {array.dtype}, expected {shape} {dtype}"
+                    )
+                target = memory.tree.nodes if name == "tree" else getattr(memory, name)
+                if target.shape != array.shape:
+                    raise ValueError(f"{name}.npy does not fit the memory described in header.json")
+                target[...] = array
+            memory.rows_written = int(header["rows_written"])
+            memory.transitions_added = int(header["transitions_added"])
+            memory.samples_drawn = int(header["samples_drawn"])
+            memory.max_priority = float(header["max_priority"])
+            memory._env_steps = np.array(header["env_steps"], dtype=np.int64)
+            memory._awaiting_start = np.array(header["awaiting_start"], dtype=bool)
+            memory.rng.bit_generator.state = header["rng_state"]
+        except (KeyError, TypeError, ValueError, OSError, EOFError) as error:
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ValueError(f"replay memory at {directory} is damaged: {message}") from None
+        return memory
