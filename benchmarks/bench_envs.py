@@ -1,0 +1,336 @@
+"""Environment throughput of dqnlib on Breakout with uniform random actions.
+
+Three measurements, each a short warm-up and then a timed window of fixed length
+(``--seconds``, ``time.perf_counter``):
+
+1. raw ALE: ``ale_py.ALEInterface`` with the Breakout ROM, ``act()`` with random
+   minimal-set actions at frame skip 1, ``reset_game()`` on game over: emulator frames/s.
+2. single env: ``dqnlib.make_env("Breakout")`` (frame skip 4), reset on terminated or
+   truncated: agent steps/s.
+3. vector env: ``dqnlib.make_vector_env("Breakout", n)`` for n in 1, 2, 4, 8, stepped with
+   an int64 action array (it resets itself): agent steps/s summed over the n games.
+
+All use sticky actions at 0.25 and dqnlib's default no-op starts; actions come from a
+seeded ``numpy.random.Generator``, drawn in blocks so that drawing them costs next to
+nothing. The script prints a markdown table and two goal ratios:
+
+- vector env (best n) vs single env agent steps/s, goal >= 1.8x;
+- single env agent steps/s vs raw ALE frames/s / 4, goal >= 75%.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_envs.py                         # print only
+    .venv/bin/python benchmarks/bench_envs.py --write BENCHMARKS.md   # also record (make bench)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ale_py
+import gymnasium
+import numpy as np
+from ale_py import roms
+
+import dqnlib
+
+GAME = "Breakout"
+ROM_ID = "breakout"
+STICKY_ACTION_PROBABILITY = 0.25
+FRAME_SKIP = dqnlib.AtariOptions().frame_skip
+VECTOR_SIZES = (1, 2, 4, 8)
+VECTOR_GOAL = 1.8  # best vector env / single env, agent steps/s
+SINGLE_GOAL = 0.75  # single env agent steps/s / (raw ALE frames/s / frame skip)
+ACTION_BLOCK = 4096  # random actions drawn per call to the generator
+SECTION_TITLE = "## Environment throughput"
+FILE_HEADER = (
+    "# dqnlib benchmarks\n\n"
+    "Numbers measured by the scripts in `benchmarks/`; each section says on what machine and how to redo it.\n"
+)
+DEFAULT_COMMAND = ".venv/bin/python benchmarks/bench_envs.py --write BENCHMARKS.md"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One timed window: ``count`` units (frames or agent steps) in ``elapsed`` seconds."""
+
+    name: str
+    short: str
+    unit: str
+    frames_per_unit: int
+    count: int
+    elapsed: float
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.elapsed
+
+    @property
+    def frame_rate(self) -> float:
+        """Emulator frames/s (agent steps times frame skip; no-op and FIRE frames of resets not counted)."""
+        return self.rate * self.frames_per_unit
+
+
+class RandomActions:
+    """Uniform random action indices in ``[0, num_actions)``, drawn in blocks from a seeded generator."""
+
+    def __init__(self, rng: np.random.Generator, num_actions: int, num_envs: int | None = None) -> None:
+        self._rng = rng
+        self._num_actions = num_actions
+        self._shape = (ACTION_BLOCK,) if num_envs is None else (ACTION_BLOCK, num_envs)
+        self._block: list[int] | np.ndarray = []
+        self._next = ACTION_BLOCK
+
+    def _refill(self) -> None:
+        block = self._rng.integers(0, self._num_actions, size=self._shape, dtype=np.int64)
+        self._block = block.tolist() if block.ndim == 1 else block
+        self._next = 0
+
+    def next(self) -> Any:
+        """A Python int (one env), or an int64 array of shape (num_envs,) (vector env)."""
+        if self._next == ACTION_BLOCK:
+            self._refill()
+        self._next += 1
+        return self._block[self._next - 1]
+
+
+def timed(step: Callable[[], int], seconds: float, warmup: float) -> tuple[int, float]:
+    """Call ``step`` for ``warmup`` seconds, then count its units over a window of ``seconds``."""
+    end = time.perf_counter() + warmup
+    while time.perf_counter() < end:
+        step()
+    count = 0
+    start = time.perf_counter()
+    end = start + seconds
+    while True:
+        count += step()
+        now = time.perf_counter()
+        if now >= end:
+            return count, now - start
+
+
+def bench_raw_ale(seconds: float, warmup: float, seed: int) -> Measurement:
+    ale = ale_py.ALEInterface()
+    ale.setLoggerMode(ale_py.LoggerMode.Error)
+    ale.setInt("random_seed", seed)
+    ale.setInt("frame_skip", 1)
+    ale.setInt("max_num_frames_per_episode", dqnlib.AtariOptions().max_episode_frames)
+    ale.setFloat("repeat_action_probability", STICKY_ACTION_PROBABILITY)
+    ale.loadROM(roms.get_rom_path(ROM_ID))
+    action_set = ale.getMinimalActionSet()
+    actions = RandomActions(np.random.default_rng(seed), len(action_set))
+    ale.reset_game()
+
+    def step() -> int:
+        ale.act(action_set[actions.next()])
+        if ale.game_over():
+            ale.reset_game()
+        return 1
+
+    count, elapsed = timed(step, seconds, warmup)
+    return Measurement("raw ALE (`ALEInterface.act`, frame skip 1)", "raw ALE", "frames/s", 1, count, elapsed)
+
+
+def bench_single_env(seconds: float, warmup: float, seed: int) -> Measurement:
+    env = dqnlib.make_env(GAME, sticky_action_probability=STICKY_ACTION_PROBABILITY)
+    actions = RandomActions(np.random.default_rng(seed), int(env.action_space.n))
+    env.reset(seed=seed)
+
+    def step() -> int:
+        _, _, terminated, truncated, _ = env.step(actions.next())
+        if terminated or truncated:
+            env.reset()
+        return 1
+
+    try:
+        count, elapsed = timed(step, seconds, warmup)
+    finally:
+        env.close()
+    return Measurement("single env (`make_env`)", "single env", "agent steps/s", FRAME_SKIP, count, elapsed)
+
+
+def bench_vector_env(num_envs: int, seconds: float, warmup: float, seed: int) -> Measurement:
+    env = dqnlib.make_vector_env(GAME, num_envs, sticky_action_probability=STICKY_ACTION_PROBABILITY)
+    actions = RandomActions(np.random.default_rng(seed), int(env.single_action_space.n), num_envs)
+    env.reset(seed=seed)
+
+    def step() -> int:
+        env.step(actions.next())
+        return num_envs
+
+    try:
+        count, elapsed = timed(step, seconds, warmup)
+    finally:
+        env.close()
+    name = f"vector env (`make_vector_env`, n={num_envs})"
+    return Measurement(name, f"n={num_envs}", "agent steps/s", FRAME_SKIP, count, elapsed)
+
+
+def _command_output(args: list[str]) -> str | None:
+    try:
+        return subprocess.run(args, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def cpu_model() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown CPU"
+    match = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
+    return match.group(1).strip() if match else platform.processor() or "unknown CPU"
+
+
+def num_cpus() -> int:
+    nproc = _command_output(["nproc"])
+    return int(nproc) if nproc and nproc.isdigit() else len(os.sched_getaffinity(0))
+
+
+@dataclass(frozen=True)
+class Ratios:
+    vector_name: str
+    vector: float
+    single: float
+
+    @property
+    def vector_pass(self) -> bool:
+        return self.vector >= VECTOR_GOAL
+
+    @property
+    def single_pass(self) -> bool:
+        return self.single >= SINGLE_GOAL
+
+
+def ratios(raw: Measurement, single: Measurement, vectors: list[Measurement]) -> Ratios:
+    best = max(vectors, key=lambda m: m.rate)
+    return Ratios(best.short, best.rate / single.rate, single.rate / (raw.rate / FRAME_SKIP))
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def table(raw: Measurement, single: Measurement, vectors: list[Measurement]) -> str:
+    rows = [
+        "| Measurement | Rate | Unit | Emulator frames/s |",
+        "|---|---:|---|---:|",
+    ]
+    for m in (raw, single, *vectors):
+        rows.append(f"| {m.name} | {m.rate:,.0f} | {m.unit} | {m.frame_rate:,.0f} |")
+    return "\n".join(rows)
+
+
+def ratio_lines(r: Ratios, cpus: int, raw: Measurement) -> str:
+    vector = (
+        f"- Vector env best ({r.vector_name}) vs single env, agent steps/s on {cpus} CPUs: "
+        f"**{r.vector:.2f}x** (goal >= {VECTOR_GOAL:.1f}x): **{_verdict(r.vector_pass)}**"
+    )
+    single = (
+        f"- Single env agent steps/s vs raw ALE frames/s / {FRAME_SKIP} ({raw.rate / FRAME_SKIP:,.0f}): "
+        f"**{r.single:.1%}** (goal >= {SINGLE_GOAL:.0%}): **{_verdict(r.single_pass)}**"
+    )
+    return f"{vector}\n{single}"
+
+
+def section(
+    raw: Measurement, single: Measurement, vectors: list[Measurement], args: argparse.Namespace
+) -> str:
+    """The markdown section recorded in ``--write FILE``: setup, machine, table and ratios."""
+    cpus = num_cpus()
+    commit = _command_output(["git", "rev-parse", "--short", "HEAD"]) or "unknown"
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    command = f".venv/bin/python benchmarks/bench_envs.py --write {args.write}"
+    if args.seconds != 10.0 or args.warmup != 1.0 or args.seed != 0:
+        command += f" --seconds {args.seconds:g} --warmup {args.warmup:g} --seed {args.seed}"
+    redo = f"`make bench` or `{command}`" if command == DEFAULT_COMMAND else f"`{command}`"
+    setup = (
+        f"{GAME}, uniform random actions (seeded numpy Generator), sticky actions "
+        f"{STICKY_ACTION_PROBABILITY}, dqnlib's default no-op starts, frame skip {FRAME_SKIP} for the "
+        f"environments. Each row: a {args.warmup:g} s warm-up, then a {args.seconds:g} s timed window. "
+        "Vector env rates are summed over its n games (ale-py's native threads, one per core). "
+        f"Emulator frames/s = agent steps/s x {FRAME_SKIP} (frames played inside resets not counted)."
+    )
+    software = (
+        f"Python {platform.python_version()}, ale-py {ale_py.__version__}, "
+        f"gymnasium {gymnasium.__version__}, numpy {np.__version__}"
+    )
+    lines = [
+        SECTION_TITLE,
+        "",
+        setup,
+        "",
+        f"- Machine: {cpu_model()}, {cpus} CPUs (`nproc`)",
+        f"- Date: {date}",
+        f"- Commit: `{commit}`",
+        f"- Software: {software}",
+        f"- Redo: {redo}",
+        "",
+        table(raw, single, vectors),
+        "",
+        ratio_lines(ratios(raw, single, vectors), cpus, raw),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_section(path: Path, text: str) -> None:
+    """Replace the ``SECTION_TITLE`` section of ``path`` with ``text``, or append it."""
+    content = path.read_text() if path.exists() else FILE_HEADER
+    pattern = re.compile(rf"^{re.escape(SECTION_TITLE)}[ \t]*\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    match = pattern.search(content)
+    if match:
+        tail = content[match.end() :]
+        content = content[: match.start()] + text + ("\n" + tail if tail else "")
+    else:
+        content = content.rstrip("\n") + "\n\n" + text
+    path.write_text(content)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="timed window per measurement (s)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="warm-up before each window (s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the emulators and the actions")
+    parser.add_argument(
+        "--write", type=Path, metavar="FILE", help=f"replace or append the '{SECTION_TITLE}' section of FILE"
+    )
+    args = parser.parse_args(argv)
+    if args.seconds <= 0 or args.warmup < 0:
+        parser.error("--seconds must be > 0 and --warmup >= 0")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    def log(m: Measurement) -> Measurement:
+        print(f"{m.name}: {m.rate:,.0f} {m.unit} ({m.count:,} in {m.elapsed:.2f} s)", file=sys.stderr)
+        return m
+
+    raw = log(bench_raw_ale(args.seconds, args.warmup, args.seed))
+    single = log(bench_single_env(args.seconds, args.warmup, args.seed))
+    vectors = [log(bench_vector_env(n, args.seconds, args.warmup, args.seed)) for n in VECTOR_SIZES]
+
+    print(table(raw, single, vectors))
+    print()
+    print(ratio_lines(ratios(raw, single, vectors), num_cpus(), raw))
+    if args.write is not None:
+        write_section(args.write, section(raw, single, vectors, args))
+        print(f"\nwrote '{SECTION_TITLE}' to {args.write}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
