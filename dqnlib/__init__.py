@@ -1,5 +1,7 @@
 """dqnlib: Deep Q-Networks on Atari, readable and fast."""
 
+from dqnlib.agent import AtariDQNAgent, DQNAgent
+from dqnlib.config import TrainConfig, make_config
 from dqnlib.envs import AtariOptions, AtariVectorEnv, make_env, make_vector_env
 from dqnlib.games import (
     ACTION_NAMES,
@@ -14,6 +16,7 @@ from dqnlib.games import (
     resolve_game,
 )
 from dqnlib.preprocessing import preprocess_observation
+from dqnlib.replay import ReplayMemory, Transition
 
 __version__ = "0.1.0"
 
@@ -21,13 +24,19 @@ __all__ = [
     "ACTION_NAMES",
     "PLAYER_B_OFFSET",
     "RESET_ACTION",
+    "AtariDQNAgent",
     "AtariOptions",
     "AtariVectorEnv",
+    "DQNAgent",
+    "ReplayMemory",
+    "TrainConfig",
+    "Transition",
     "action_name",
     "action_set_table",
     "display_name",
     "full_action_set",
     "list_games",
+    "make_config",
     "make_env",
     "make_vector_env",
     "minimal_action_set",

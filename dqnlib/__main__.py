@@ -1,0 +1,5 @@
+import sys
+
+from dqnlib.cli import main
+
+sys.exit(main())

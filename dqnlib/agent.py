@@ -1,0 +1,385 @@
+"""The DQN agent (Mnih et al. 2015) with Double DQN (van Hasselt et al. 2016), dueling
+heads, n-step returns and prioritized replay as options, and its training loop."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import logging
+import math
+import os
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from dqnlib import checkpoint
+from dqnlib.config import TrainConfig, make_config
+from dqnlib.envs import make_vector_env
+from dqnlib.evaluation import EvaluationResult, evaluate_agent
+from dqnlib.games import resolve_game
+from dqnlib.networks import MLPQNetwork, NatureQNetwork
+from dqnlib.preprocessing import preprocess_observation
+from dqnlib.replay import ReplayBatch, ReplayMemory
+
+logger = logging.getLogger(__name__)
+
+METRICS_FIELDS = ("agent_step", "episode", "return", "loss", "epsilon", "fps")
+
+
+def is_atari(game: str) -> bool:
+    """Whether ``game`` names an installed Atari game (rather than another gymnasium id)."""
+    try:
+        resolve_game(game)
+    except ValueError:
+        return False
+    return True
+
+
+def make_training_env(config: TrainConfig) -> gymnasium.vector.VectorEnv:
+    """The vector environment a config trains on: Atari with DeepMind preprocessing, or a
+    gymnasium environment id (e.g. ``"CartPole-v1"``) in a synchronous vector env."""
+    if is_atari(config.game):
+        return make_vector_env(
+            config.game,
+            config.num_envs,
+            num_threads=min(config.num_envs, os.cpu_count() or 1),
+            sticky_action_probability=config.sticky_action_probability,
+        )
+    if config.game in gymnasium.registry:
+        return gymnasium.make_vec(config.game, num_envs=config.num_envs, vectorization_mode="sync")
+    resolve_game(config.game)  # raises the one-line error with close Atari names
+    raise AssertionError("unreachable")
+
+
+def select_device(config: TrainConfig) -> torch.device:
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' but no CUDA device is available; use device='auto' or 'cpu'")
+    if config.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(config.device)
+
+
+def use_bf16(config: TrainConfig, device: torch.device) -> bool:
+    """bf16 autocast where it is fast: CUDA, or a CPU with native bf16 (AVX-512 BF16 / AMX)."""
+    if config.precision == "fp32":
+        return False
+    supported = device.type == "cuda" or bool(torch.backends.mkldnn.is_available() and _cpu_has_bf16())
+    if config.precision == "bf16" and not supported:
+        raise ValueError("precision='bf16' but this CPU has no native bf16; use precision='auto' or 'fp32'")
+    return supported
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+@dataclass
+class TrainingState:
+    """Counters and statistics that a resumed run continues from."""
+
+    env_steps: int = 0
+    updates: int = 0
+    games: int = 0
+    last_target_sync: int = 0
+
+
+class DQNAgent:
+    """A DQN agent for any gymnasium environment with discrete actions.
+
+    Args:
+        config: a :class:`TrainConfig`; ``config.game`` names an Atari game or a gymnasium id.
+        run_dir: where metrics and checkpoints go (None: nothing is written unless asked).
+    """
+
+    def __init__(self, config: TrainConfig, run_dir: str | os.PathLike | None = None) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.env = make_training_env(config)
+        self.atari = is_atari(config.game)
+        self.device = select_device(config)
+        self.bf16 = use_bf16(config, self.device)
+        seeds = np.random.SeedSequence(config.seed).spawn(3)
+        self.rng = np.random.default_rng(seeds[0])
+        torch_generator_seed = int(seeds[1].generate_state(1)[0])
+        observation_space = self.env.single_observation_space
+        self.num_actions = int(self.env.single_action_space.n)
+        torch.manual_seed(torch_generator_seed)
+        if self.atari:
+            self.online = NatureQNetwork(
+                self.num_actions, observation_space.shape[0], config.hidden_size, config.dueling
+            )
+            frame_shape, stack_size, frame_dtype = (
+                observation_space.shape[1:],
+                observation_space.shape[0],
+                "uint8",
+            )
+        else:
+            size = int(np.prod(observation_space.shape))
+            self.online = MLPQNetwork(size, self.num_actions, config.hidden_size, config.dueling)
+            frame_shape, stack_size, frame_dtype = observation_space.shape, 1, observation_space.dtype
+        self.online.to(self.device)
+        self.channels_last = self.atari and self.bf16
+        if self.channels_last:
+            self.online.to(memory_format=torch.channels_last)
+        self.target = copy.deepcopy(self.online).requires_grad_(False)
+        self.optimizer = self._make_optimizer()
+        self.replay_memory = ReplayMemory(
+            config.replay_capacity,
+            num_envs=config.num_envs,
+            frame_shape=tuple(frame_shape),
+            frame_dtype=frame_dtype,
+            stack_size=stack_size,
+            n_step=config.n_step,
+            gamma=config.gamma,
+            prioritized=config.prioritized,
+            alpha=config.priority_alpha,
+            beta_start=config.priority_beta_start,
+            rng=np.random.default_rng(seeds[2]),
+        )
+        self.state = TrainingState()
+        self.recent_scores: deque[float] = deque(maxlen=100)
+        self.recent_losses: deque[float] = deque(maxlen=100)
+        self._observations: np.ndarray | None = None
+        self._episode_returns = np.zeros(config.num_envs)
+        self._resetting = np.zeros(config.num_envs, dtype=bool)
+        self._env_seed = config.seed
+
+    @property
+    def _replay_memory(self) -> ReplayMemory:
+        """The replay memory under the name the original exploration used."""
+        return self.replay_memory
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        config = self.config
+        if config.optimizer == "rmsprop":
+            # Mnih et al. (2015): RMSProp, squared-gradient momentum 0.95, min squared gradient 0.01.
+            return torch.optim.RMSprop(
+                self.online.parameters(), lr=config.learning_rate, alpha=0.95, eps=0.01, centered=True
+            )
+        return torch.optim.Adam(
+            self.online.parameters(), lr=config.learning_rate, eps=config.adam_epsilon, foreach=True
+        )
+
+    # ------------------------------------------------------------------ acting
+    def _tensor(self, observations: np.ndarray) -> torch.Tensor:
+        tensor = torch.as_tensor(observations, device=self.device)
+        if self.channels_last:
+            tensor = tensor.contiguous(memory_format=torch.channels_last)
+        return tensor
+
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
+    @torch.no_grad()
+    def q_values(self, states: np.ndarray) -> np.ndarray:
+        """Q-values of states (B, 4, 84, 84) uint8 (or one state), as (B, num_actions) float32."""
+        states = np.asarray(states)
+        single = states.ndim == len(self.env.single_observation_space.shape)
+        batch = states[None] if single else states
+        with self._autocast():
+            q = self.online(self._tensor(batch)).float().cpu().numpy()
+        return q[0] if single else q
+
+    def act(
+        self, states: np.ndarray, epsilon: float = 0.0, rng: np.random.Generator | None = None
+    ) -> np.ndarray | int:
+        """Epsilon-greedy actions for a state or a batch of states (one forward pass for all).
+
+        Draws a uniform number and a random action per state from ``rng`` (default: the
+        agent's own training generator).
+        """
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"epsilon={epsilon!r} must be in [0, 1]")
+        states = np.asarray(states)
+        single = states.ndim == len(self.env.single_observation_space.shape)
+        batch = states[None] if single else states
+        rng = self.rng if rng is None else rng
+        explore = rng.random(len(batch)) < epsilon
+        random_actions = rng.integers(self.num_actions, size=len(batch))
+        greedy = self.q_values(batch).argmax(axis=1)
+        actions = np.where(explore, random_actions, greedy).astype(np.int64)
+        return int(actions[0]) if single else actions
+
+    def preprocess_observation(self, observation: np.ndarray, state: np.ndarray | None = None) -> np.ndarray:
+        """(210, 160, 3) uint8 screen + previous (4, 84, 84) state -> next state; see
+        :func:`dqnlib.preprocess_observation`."""
+        return preprocess_observation(observation, state)
+
+    # ------------------------------------------------------------------ learning
+    def learn(self, batch: ReplayBatch) -> float:
+        """One gradient step on a batch; returns the Huber loss (float)."""
+        config = self.config
+        states = self._tensor(batch.states)
+        next_states = self._tensor(batch.next_states)
+        actions = torch.as_tensor(batch.actions, device=self.device)
+        rewards = torch.as_tensor(batch.rewards, device=self.device)
+        not_done = torch.as_tensor(~batch.dones, device=self.device, dtype=torch.float32)
+        discounts = torch.as_tensor(batch.discounts, device=self.device)
+        weights = torch.as_tensor(batch.weights, device=self.device)
+        with self._autocast():
+            with torch.no_grad():
+                next_target_q = self.target(next_states).float()  # (B, A)
+                if config.double_dqn:
+                    next_actions = self.online(next_states).argmax(dim=1, keepdim=True)  # (B, 1)
+                else:
+                    next_actions = next_target_q.argmax(dim=1, keepdim=True)
+                next_q = next_target_q.gather(1, next_actions).squeeze(1)  # (B,)
+                targets = rewards + discounts * not_done * next_q
+            q = self.online(states).float().gather(1, actions[:, None]).squeeze(1)  # (B,)
+        td_errors = targets - q
+        loss = (weights * nn.functional.smooth_l1_loss(q, targets, reduction="none")).mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.online.parameters(), config.max_grad_norm)
+        self.optimizer.step()
+        if config.prioritized:
+            self.replay_memory.update_priorities(batch.indices, td_errors.detach().float().cpu().numpy())
+        return float(loss.detach())
+
+    def sync_target(self) -> None:
+        """Copy the online weights into the target network (or move them by tau)."""
+        with torch.no_grad():
+            for target, online in zip(self.target.parameters(), self.online.parameters(), strict=True):
+                target.lerp_(online, self.config.tau)
+
+    # ------------------------------------------------------------------ training
+    def train(self, steps: int, save_path: str | os.PathLike | None = None) -> TrainingState:
+        """Train ``steps`` more environment steps, continuing where the last call stopped.
+
+        Args:
+            steps: environment steps (summed over the vector environments), >= 1.
+            save_path: write a checkpoint there when done (as :meth:`save`).
+        Returns:
+            The counters after training.
+        """
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise ValueError(f"steps={steps!r} must be an integer >= 1")
+        config = self.config
+        if self._observations is None:
+            self._observations, _ = self.env.reset(seed=self._env_seed)
+            self.replay_memory.start(self._observations)
+        target_step = self.state.env_steps + int(steps)
+        n = config.num_envs
+        started, started_steps = time.perf_counter(), self.state.env_steps
+        next_log = (self.state.env_steps // config.log_every + 1) * config.log_every
+        next_checkpoint = (self.state.env_steps // config.checkpoint_every + 1) * config.checkpoint_every
+        bar = tqdm(total=int(steps), unit="step", dynamic_ncols=True, desc=f"DQN {config.game}")
+        try:
+            while self.state.env_steps < target_step:
+                epsilon = config.epsilon(self.state.env_steps)
+                actions = self.act(self._observations, epsilon)
+                next_observations, rewards, terminated, truncated, info = self.env.step(actions)
+                self.replay_memory.add(actions, rewards, terminated, truncated, next_observations)
+                self._track_games(rewards, terminated, truncated, info, epsilon, started, started_steps)
+                self._observations = next_observations
+                self.state.env_steps += n
+                bar.update(n)
+                if self.state.env_steps >= config.learning_starts:
+                    self._learn_due(n)
+                if self.state.env_steps >= next_log:
+                    next_log += config.log_every
+                    bar.set_postfix(self._postfix(epsilon, started, started_steps), refresh=False)
+                if self.run_dir is not None and self.state.env_steps >= next_checkpoint:
+                    next_checkpoint += config.checkpoint_every
+                    checkpoint.save_run_checkpoint(self, self.run_dir)
+        finally:
+            bar.close()
+        if save_path is not None:
+            self.save(save_path)
+        return self.state
+
+    def _learn_due(self, n: int) -> None:
+        config = self.config
+        before = self.state.env_steps - n
+        updates_due = self.state.env_steps // config.train_frequency - before // config.train_frequency
+        for _ in range(updates_due * config.gradient_steps):
+            self.recent_losses.append(self.learn(self.replay_memory.sample(config.batch_size)))
+            self.state.updates += 1
+        if self.state.env_steps - self.state.last_target_sync >= config.target_update_interval:
+            self.sync_target()
+            self.state.last_target_sync = self.state.env_steps
+
+    def _track_games(self, rewards, terminated, truncated, info, epsilon, started, started_steps) -> None:
+        """Record whole-game raw scores (Atari: across lives) in recent_scores and metrics.csv."""
+        fresh = ~self._resetting
+        if "game_end" in info:
+            ended, scores = info["game_end"] & fresh, info["game_score"]
+        else:
+            self._episode_returns = np.where(fresh, self._episode_returns + rewards, 0.0)
+            ended, scores = (terminated | truncated) & fresh, self._episode_returns
+        self._resetting = terminated | truncated
+        for i in np.flatnonzero(ended):
+            self.state.games += 1
+            self.recent_scores.append(float(scores[i]))
+            if self.run_dir is not None:
+                fps = (self.state.env_steps - started_steps) / max(time.perf_counter() - started, 1e-9)
+                loss = float(np.mean(self.recent_losses)) if self.recent_losses else math.nan
+                self._write_metrics(
+                    [self.state.env_steps, self.state.games, float(scores[i]), loss, epsilon, fps]
+                )
+
+    def _write_metrics(self, row: list[Any]) -> None:
+        path = self.run_dir / "metrics.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        new = not path.exists()
+        with open(path, "a", newline="") as file:
+            writer = csv.writer(file)
+            if new:
+                writer.writerow(METRICS_FIELDS)
+            writer.writerow(row)
+
+    def _postfix(self, epsilon: float, started: float, started_steps: int) -> dict[str, str]:
+        fps = (self.state.env_steps - started_steps) / max(time.perf_counter() - started, 1e-9)
+        score = f"{np.mean(list(self.recent_scores)[-20:]):.1f}" if self.recent_scores else "-"
+        return {"steps/s": f"{fps:.0f}", "score": score, "eps": f"{epsilon:.3f}"}
+
+    # ------------------------------------------------------------------ evaluation and files
+    def evaluate(
+        self, episodes: int = 10, protocol: str = "machado", epsilon: float | None = None, seed: int = 0
+    ) -> EvaluationResult:
+        """Play ``episodes`` whole games under a named protocol; see :mod:`dqnlib.evaluation`."""
+        return evaluate_agent(self, episodes=episodes, protocol=protocol, epsilon=epsilon, seed=seed)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write weights, optimizer, counters and config to a checkpoint directory (atomically)."""
+        return checkpoint.save_agent(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, run_dir: str | os.PathLike | None = None) -> DQNAgent:
+        """Rebuild an agent from a checkpoint directory written by :meth:`save`."""
+        return checkpoint.load_agent(cls, path, run_dir=run_dir)
+
+
+class AtariDQNAgent(DQNAgent):
+    """A DQN agent for one Atari game: ``AtariDQNAgent()`` is Breakout with the default preset.
+
+    Args:
+        game: any common spelling of an Atari game name.
+        preset: ``"default"``, ``"nature"`` or ``"tiny"``.
+        seed: fixes environments, exploration, sampling and initial weights.
+        run_dir: where metrics and checkpoints go.
+        **overrides: single config fields, e.g. ``replay_capacity=50_000``.
+    """
+
+    def __init__(
+        self,
+        game: str = "Breakout",
+        preset: str = "default",
+        seed: int = 0,
+        run_dir: str | os.PathLike | None = None,
+        **overrides: Any,
+    ) -> None:
+        resolve_game(game)
+        super().__init__(make_config(preset, game=game, seed=seed, **overrides), run_dir=run_dir)

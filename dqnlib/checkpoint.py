@@ -1,0 +1,160 @@
+"""Checkpoints: a directory per checkpoint, written beside its target and renamed into
+place, loadable without unpickling arbitrary objects (``torch.load(weights_only=True)``).
+
+Layout of a checkpoint directory::
+
+    state.json   format, version, config, counters, generator states, recent scores
+    model.pt     online and target weights, optimizer state, torch's RNG state (tensors only)
+    replay/      the replay memory (run checkpoints only; see ReplayMemory.save)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from dqnlib.config import TrainConfig
+from dqnlib.replay import ReplayMemory
+
+if TYPE_CHECKING:
+    from dqnlib.agent import DQNAgent
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "dqnlib.checkpoint"
+FORMAT_VERSION = 1
+_PREFIX = "step_"
+
+
+def _write_directory(target: Path, write: Any) -> Path:
+    """Build a directory with ``write(staging_dir)`` and rename it over ``target`` atomically."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp.", dir=target.parent))
+    try:
+        write(staging)
+        old = target.with_name(f".{target.name}.old")
+        if target.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+        os.replace(staging, target)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def save_agent(agent: DQNAgent, path: str | os.PathLike, with_replay: bool = False) -> Path:
+    """Save weights, optimizer, counters, config and generator states to directory ``path``."""
+
+    def write(directory: Path) -> None:
+        torch.save(
+            {
+                "online": agent.online.state_dict(),
+                "target": agent.target.state_dict(),
+                "optimizer": agent.optimizer.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+            },
+            directory / "model.pt",
+        )
+        if with_replay:
+            agent.replay_memory.save(directory / "replay")
+        from dqnlib import __version__
+
+        state = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "dqnlib_version": __version__,
+            "config": agent.config.to_dict(),
+            "counters": vars(agent.state),
+            "rng_state": agent.rng.bit_generator.state,
+            "recent_scores": list(agent.recent_scores),
+        }
+        with open(directory / "state.json", "w") as file:
+            json.dump(state, file, indent=1)
+            file.flush()
+            os.fsync(file.fileno())
+
+    return _write_directory(Path(path), write)
+
+
+def read_state(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON part of a checkpoint, checked; a missing or foreign one is a one-line ValueError."""
+    path = Path(path)
+    if not (path / "state.json").is_file():
+        raise ValueError(f"{path} is not a dqnlib checkpoint (no state.json)")
+    try:
+        state = json.loads((path / "state.json").read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}/state.json is damaged ({error})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a dqnlib checkpoint")
+    if state.get("version", 0) > FORMAT_VERSION:
+        raise ValueError(
+            f"{path} was written by a newer dqnlib (format {state['version']} > {FORMAT_VERSION})"
+        )
+    return state
+
+
+def load_agent(
+    cls: type[DQNAgent], path: str | os.PathLike, run_dir: str | os.PathLike | None = None
+) -> DQNAgent:
+    """Rebuild an agent of class ``cls`` from a checkpoint directory."""
+    from dqnlib.agent import DQNAgent, TrainingState
+
+    path = Path(path)
+    state = read_state(path)
+    config = TrainConfig.from_dict(state["config"])
+    agent = cls.__new__(cls)
+    DQNAgent.__init__(agent, config, run_dir=run_dir)
+    try:
+        weights = torch.load(path / "model.pt", map_location=agent.device, weights_only=True)
+        agent.online.load_state_dict(weights["online"])
+        agent.target.load_state_dict(weights["target"])
+        agent.optimizer.load_state_dict(weights["optimizer"])
+        torch.set_rng_state(weights["torch_rng"])
+    except Exception as error:  # noqa: BLE001 - torch raises many kinds for damaged or hostile files
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"cannot load weights from {path / 'model.pt'}: {message}") from None
+    agent.state = TrainingState(**state["counters"])
+    agent.rng.bit_generator.state = state["rng_state"]
+    agent.recent_scores.extend(state["recent_scores"])
+    if (path / "replay").is_dir():
+        agent.replay_memory = ReplayMemory.load(path / "replay")
+    # Environments restart their episodes on resume, with a seed that depends on the step.
+    agent._env_seed = config.seed + agent.state.env_steps
+    return agent
+
+
+def run_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
+    """Complete checkpoints of a run, oldest first."""
+    directory = Path(run_dir) / "checkpoints"
+    if not directory.is_dir():
+        return []
+    found = [p for p in directory.iterdir() if p.name.startswith(_PREFIX) and (p / "state.json").is_file()]
+    return sorted(found, key=lambda p: int(p.name[len(_PREFIX) :]))
+
+
+def save_run_checkpoint(agent: DQNAgent, run_dir: Path) -> Path:
+    """Checkpoint a run (with its replay memory) and prune all but the newest few."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(agent.config.to_dict(), indent=1))
+    path = save_agent(
+        agent, run_dir / "checkpoints" / f"{_PREFIX}{agent.state.env_steps:010d}", with_replay=True
+    )
+    for old in run_checkpoints(run_dir)[: -agent.config.keep_checkpoints]:
+        shutil.rmtree(old, ignore_errors=True)
+    logger.info("checkpoint written to %s", path)
+    return path
+
+
+def newest_run_checkpoint(run_dir: str | os.PathLike) -> Path | None:
+    checkpoints = run_checkpoints(run_dir)
+    return checkpoints[-1] if checkpoints else None

@@ -1,0 +1,172 @@
+"""Command line: ``python -m dqnlib {train,evaluate,play,games}``. Argument parsing only;
+bad input is one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from dqnlib.games import list_games, minimal_action_set
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit code 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
+    return value
+
+
+def _override(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"{text!r} is not of the form field=value")
+    name, value = text.split("=", 1)
+    return name.strip(), value.strip()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m dqnlib", description="Deep Q-Networks on Atari.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = commands.add_parser("train", help="train, or continue the run in --run-dir")
+    train.add_argument("--game", default="Breakout")
+    train.add_argument(
+        "--steps", type=_positive_int, default=1_000_000, help="total environment steps of the run"
+    )
+    train.add_argument("--run-dir", type=Path, default=None, help="default: runs/<game>")
+    train.add_argument("--preset", default="default")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--checkpoint-every", type=_positive_int, default=None)
+    train.add_argument("--set", type=_override, action="append", default=[], metavar="FIELD=VALUE")
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a checkpoint under a protocol")
+    evaluate.add_argument("--checkpoint", type=Path, required=True)
+    evaluate.add_argument("--episodes", type=_positive_int, default=30)
+    evaluate.add_argument("--protocol", default="nature", choices=["nature", "machado"])
+    evaluate.add_argument("--epsilon", type=float, default=None)
+    evaluate.add_argument("--seed", type=int, default=0)
+
+    play = commands.add_parser("play", help="play one game and write it as a GIF")
+    play.add_argument("--checkpoint", type=Path, required=True)
+    play.add_argument("--out", type=Path, default=Path("episode.gif"))
+    play.add_argument("--protocol", default="nature", choices=["nature", "machado"])
+    play.add_argument("--max-steps", type=_positive_int, default=5_000)
+    play.add_argument("--seed", type=int, default=0)
+
+    commands.add_parser("games", help="list installed games with their action-set sizes")
+    return parser
+
+
+def _parse_value(text: str) -> object:
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text.replace("_", ""))
+        except ValueError:
+            pass
+    return text
+
+
+def _train(args: argparse.Namespace) -> None:
+    from dqnlib.agent import DQNAgent
+    from dqnlib.checkpoint import newest_run_checkpoint
+    from dqnlib.config import make_config
+
+    overrides = {name: _parse_value(value) for name, value in args.set}
+    if args.checkpoint_every is not None:
+        overrides["checkpoint_every"] = args.checkpoint_every
+    config = make_config(args.preset, game=args.game, seed=args.seed, **overrides)
+    run_dir = args.run_dir or Path("runs") / config.game.lower().replace("/", "_")
+    newest = newest_run_checkpoint(run_dir)
+    if newest is not None:
+        agent = DQNAgent.load(newest, run_dir=run_dir)
+        print(
+            f"resuming {run_dir} from {newest.name}: step {agent.state.env_steps:,}, "
+            f"{agent.state.updates:,} updates, replay memory of {agent.replay_memory.transitions_added:,} "
+            "transitions restored; environments restart their episodes"
+        )
+    else:
+        agent = DQNAgent(config, run_dir=run_dir)
+        print(f"new run in {run_dir}: {config.game}, preset {args.preset}, seed {config.seed}")
+    remaining = args.steps - agent.state.env_steps
+    if remaining <= 0:
+        print(
+            f"{run_dir} already holds {agent.state.env_steps:,} steps (target {args.steps:,}); nothing to do"
+        )
+        return
+    agent.train(remaining)
+    from dqnlib.checkpoint import save_run_checkpoint
+
+    path = save_run_checkpoint(agent, run_dir)
+    print(f"done: {agent.state.env_steps:,} steps; checkpoint {path}")
+
+
+def _load(path: Path):
+    from dqnlib.agent import DQNAgent
+
+    if not path.exists():
+        raise ValueError(f"checkpoint {path} does not exist")
+    return DQNAgent.load(path)
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    agent = _load(args.checkpoint)
+    print(agent.evaluate(args.episodes, protocol=args.protocol, epsilon=args.epsilon, seed=args.seed))
+
+
+def _play(args: argparse.Namespace) -> None:
+    from PIL import Image
+
+    from dqnlib.envs import make_env
+    from dqnlib.evaluation import get_protocol
+
+    if args.out.suffix.lower() != ".gif":
+        raise ValueError(f"--out {args.out}: only .gif is supported")
+    agent = _load(args.checkpoint)
+    protocol = get_protocol(args.protocol)
+    env = make_env(agent.config.game, terminal_on_life_loss=False, clip_rewards=False, **protocol.env_options)
+    rng = np.random.default_rng(args.seed)
+    state, _ = env.reset(seed=args.seed)
+    frames, score = [Image.fromarray(env.render())], 0.0
+    for _ in range(args.max_steps):
+        state, _, terminated, truncated, info = env.step(agent.act(state, protocol.epsilon, rng=rng))
+        frames.append(Image.fromarray(env.render()))
+        score = info["game_score"]
+        if terminated or truncated:
+            break
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    frames[0].save(args.out, save_all=True, append_images=frames[1:], duration=50, loop=0)
+    print(f"wrote {args.out}: {len(frames)} frames, score {score:g}")
+
+
+def _games(_: argparse.Namespace) -> None:
+    for name in list_games():
+        print(f"{name:24s} {len(minimal_action_set(name)):2d} actions")
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    args = build_parser().parse_args(argv)
+    command = {"train": _train, "evaluate": _evaluate, "play": _play, "games": _games}[args.command]
+    try:
+        command(args)
+    except (ValueError, TypeError) as error:
+        print(f"python -m dqnlib {args.command}: error: {str(error).splitlines()[0]}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
