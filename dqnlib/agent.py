@@ -24,7 +24,7 @@ from dqnlib import checkpoint
 from dqnlib.config import TrainConfig, make_config
 from dqnlib.envs import make_vector_env
 from dqnlib.evaluation import EvaluationResult, evaluate_agent
-from dqnlib.games import resolve_game
+from dqnlib.games import is_atari, resolve_game
 from dqnlib.networks import MLPQNetwork, NatureQNetwork
 from dqnlib.preprocessing import preprocess_observation
 from dqnlib.replay import ReplayBatch, ReplayMemory
@@ -32,15 +32,6 @@ from dqnlib.replay import ReplayBatch, ReplayMemory
 logger = logging.getLogger(__name__)
 
 METRICS_FIELDS = ("agent_step", "episode", "return", "loss", "epsilon", "fps")
-
-
-def is_atari(game: str) -> bool:
-    """Whether ``game`` names an installed Atari game (rather than another gymnasium id)."""
-    try:
-        resolve_game(game)
-    except ValueError:
-        return False
-    return True
 
 
 def make_training_env(config: TrainConfig) -> gymnasium.vector.VectorEnv:

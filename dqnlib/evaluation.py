@@ -12,9 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import gymnasium
 import numpy as np
 
 from dqnlib.envs import make_vector_env
+from dqnlib.games import is_atari, minimal_action_set
 
 if TYPE_CHECKING:
     from dqnlib.agent import DQNAgent
@@ -80,36 +82,49 @@ def evaluate_policy(
     seed: int = 0,
     max_envs: int = 8,
 ) -> EvaluationResult:
-    """Play ``episodes`` whole Atari games with ``policy(states, epsilon, rng) -> actions``.
+    """Play ``episodes`` whole games with ``policy(states, epsilon, rng) -> actions``.
 
-    Each of the parallel environments plays a fixed share of the games, so that short
-    games are not over-represented.
+    Atari games are played under ``protocol``; any other gymnasium id (e.g. CartPole-v1)
+    as registered, scoring the undiscounted return, with epsilon 0 unless given. Each
+    parallel environment plays a fixed share of the games, so short games are not
+    over-represented.
     """
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise ValueError(f"episodes={episodes!r} must be an integer >= 1")
     chosen = get_protocol(protocol)
-    epsilon = chosen.epsilon if epsilon is None else float(epsilon)
+    num_envs = min(episodes, max_envs)
+    if is_atari(game):
+        env = make_vector_env(
+            game, num_envs, terminal_on_life_loss=False, clip_rewards=False, **chosen.env_options
+        )
+        default_epsilon, protocol_name = chosen.epsilon, chosen.name
+    else:
+        env = gymnasium.make_vec(game, num_envs=num_envs, vectorization_mode="sync")
+        default_epsilon, protocol_name = 0.0, "gymnasium"
+    epsilon = default_epsilon if epsilon is None else float(epsilon)
     if not 0.0 <= epsilon <= 1.0:
         raise ValueError(f"epsilon={epsilon!r} must be in [0, 1]")
-    num_envs = min(episodes, max_envs)
     quotas = np.full(num_envs, episodes // num_envs) + (np.arange(num_envs) < episodes % num_envs)
-    env = make_vector_env(
-        game, num_envs, terminal_on_life_loss=False, clip_rewards=False, **chosen.env_options
-    )
     rng = np.random.default_rng(seed)
     observations, _ = env.reset(seed=seed)
     played = np.zeros(num_envs, dtype=np.int64)
+    returns = np.zeros(num_envs)
     scores: list[float] = []
     resetting = np.zeros(num_envs, dtype=bool)
     while (played < quotas).any():
         actions = policy(observations, epsilon, rng)
-        observations, _, terminated, truncated, info = env.step(actions)
-        for i in np.flatnonzero(info["game_end"] & ~resetting & (played < quotas)):
-            scores.append(float(info["game_score"][i]))
+        observations, rewards, terminated, truncated, info = env.step(actions)
+        returns = np.where(resetting, 0.0, returns + rewards)
+        if "game_end" in info:
+            ended, game_scores = info["game_end"], info["game_score"]
+        else:
+            ended, game_scores = terminated | truncated, returns
+        for i in np.flatnonzero(ended & ~resetting & (played < quotas)):
+            scores.append(float(game_scores[i]))
             played[i] += 1
         resetting = terminated | truncated
     env.close()
-    return EvaluationResult(game, chosen.name, epsilon, scores)
+    return EvaluationResult(game, protocol_name, epsilon, scores)
 
 
 def evaluate_agent(
@@ -130,10 +145,9 @@ def evaluate_random(
     game: str, episodes: int = 10, protocol: str = "machado", seed: int = 0
 ) -> EvaluationResult:
     """Uniformly random play under a protocol, the usual floor for normalized scores."""
-    num_actions = make_vector_env(game, 1).single_action_space.n
     return evaluate_policy(
         game,
-        lambda states, eps, rng: rng.integers(num_actions, size=len(states)),
+        lambda states, eps, rng: rng.integers(len(minimal_action_set(game)), size=len(states)),
         episodes=episodes,
         protocol=protocol,
         epsilon=1.0,

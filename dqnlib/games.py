@@ -27,7 +27,8 @@ _GYM_SUFFIX = re.compile(r"(NoFrameskip|Deterministic)?-v\d+$")
 
 @functools.cache
 def _display_names() -> dict[str, str]:
-    """ROM id -> gymnasium's CamelCase name (``"ms_pacman"`` -> ``"MsPacman"``)."""
+    """ROM id -> gymnasium's CamelCase name (``"ms_pacman"`` -> ``"MsPacman"``), for the games
+    that ale-py registers with gymnasium (its multiplayer-only ROMs are left out)."""
     import gymnasium
 
     gymnasium.register_envs(ale_py)
@@ -36,8 +37,6 @@ def _display_names() -> dict[str, str]:
         for env_id, spec in gymnasium.registry.items()
         if env_id.startswith("ALE/") and env_id.endswith("-v5") and "game" in spec.kwargs
     }
-    for rom_id in roms.get_all_rom_ids():
-        names.setdefault(rom_id, "".join(part.capitalize() for part in rom_id.split("_")))
     return names
 
 
@@ -74,6 +73,15 @@ def resolve_game(name: str) -> str:
     raise ValueError(f"unknown game {name!r}; {hint} See dqnlib.list_games().")
 
 
+def is_atari(game: str) -> bool:
+    """Whether ``game`` names an installed Atari game (rather than another gymnasium id)."""
+    try:
+        resolve_game(game)
+    except ValueError:
+        return False
+    return True
+
+
 def display_name(game: str) -> str:
     """The CamelCase name of a game, e.g. ``display_name("ms_pacman") == "MsPacman"``."""
     return _display_names()[resolve_game(game)]
@@ -97,7 +105,8 @@ def minimal_action_set(game: str) -> tuple[int, ...]:
     """
     ale = ale_py.ALEInterface()
     ale.setLoggerMode(ale_py.LoggerMode.Error)
-    ale.loadROM(roms.get_rom_path(resolve_game(game)))
+    rom_id = resolve_game(game)
+    ale.loadROM(roms.get_rom_path(rom_id))
     return tuple(int(action.value) for action in ale.getMinimalActionSet())
 
 

@@ -1,0 +1,160 @@
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from dqnlib import AtariDQNAgent, DQNAgent, TrainConfig, make_config
+from dqnlib.replay import ReplayBatch
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("replay_capacity", -5),
+        ("batch_size", 0),
+        ("epsilon_start", 1.5),
+        ("epsilon_end", -0.1),
+        ("gamma", 2.0),
+        ("learning_rate", 0.0),
+        ("optimizer", "sgd"),
+        ("precision", "fp8"),
+        ("num_envs", 2.5),
+        ("double_dqn", "yes"),
+    ],
+)
+def test_bad_config_values_are_one_line_errors_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=field) as info:
+        make_config(**{field: value})
+    assert "\n" not in str(info.value)
+
+
+def test_batch_larger_than_memory_unknown_preset_and_field():
+    with pytest.raises(ValueError, match="batch_size"):
+        TrainConfig(batch_size=64, replay_capacity=32)
+    with pytest.raises(ValueError, match="unknown preset 'fastest'"):
+        make_config("fastest")
+    with pytest.raises(ValueError, match="unknown config field 'lr'"):
+        make_config(lr=0.1)
+    with pytest.raises(ValueError, match="did you mean Breakout"):
+        AtariDQNAgent("Breakot")
+
+
+def test_epsilon_schedule_is_linear_then_constant():
+    config = make_config(epsilon_start=1.0, epsilon_end=0.1, epsilon_decay_steps=100)
+    assert [config.epsilon(s) for s in (0, 50, 100, 1000)] == pytest.approx([1.0, 0.55, 0.1, 0.1])
+
+
+def weights(agent: DQNAgent) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in agent.online.state_dict().values()]
+
+
+def test_split_training_equals_one_call_bit_for_bit():
+    whole = AtariDQNAgent(preset="tiny", seed=3)
+    whole.train(600)
+    split = AtariDQNAgent(preset="tiny", seed=3)
+    split.train(300)
+    split.train(300)
+    assert whole.state == split.state and whole.state.updates > 0
+    for a, b in zip(weights(whole), weights(split), strict=True):
+        assert torch.equal(a, b)
+    np.testing.assert_array_equal(whole.replay_memory.frames, split.replay_memory.frames)
+
+
+def test_same_seed_same_first_actions_other_seed_other_weights():
+    state = np.zeros((5, 4, 84, 84), dtype=np.uint8)
+    a, b, c = (AtariDQNAgent(preset="tiny", seed=s) for s in (1, 1, 2))
+    np.testing.assert_array_equal(a.act(state, 0.5), b.act(state, 0.5))
+    assert not all(torch.equal(x, y) for x, y in zip(weights(a), weights(c), strict=True))
+
+
+def test_learn_moves_q_toward_target_and_target_changes_only_on_sync():
+    agent = AtariDQNAgent(preset="tiny", seed=0, learning_rate=1e-3, precision="fp32")
+    rng = np.random.default_rng(0)
+    states = rng.integers(0, 255, size=(8, 4, 84, 84), dtype=np.uint8)
+    batch = ReplayBatch(
+        states=states,
+        actions=np.zeros(8, dtype=np.int64),
+        rewards=np.full(8, 1.0, dtype=np.float32),
+        next_states=states,
+        dones=np.ones(8, dtype=bool),  # target is exactly the reward
+        discounts=np.full(8, 0.99, dtype=np.float32),
+        weights=np.ones(8, dtype=np.float32),
+        indices=np.arange(8),
+    )
+    target_before = [p.clone() for p in agent.target.parameters()]
+    before = np.abs(agent.q_values(states)[:, 0] - 1.0).mean()
+    for _ in range(20):
+        agent.learn(batch)
+    after = np.abs(agent.q_values(states)[:, 0] - 1.0).mean()
+    assert after < before
+    assert all(torch.equal(a, b) for a, b in zip(target_before, agent.target.parameters(), strict=True))
+    agent.sync_target()
+    assert all(
+        torch.equal(a, b) for a, b in zip(agent.online.parameters(), agent.target.parameters(), strict=True)
+    )
+
+
+def test_breakout_end_to_end(tmp_path):
+    agent = AtariDQNAgent("Breakout", preset="tiny", seed=0, run_dir=tmp_path / "run")
+    agent.train(2_000, save_path=tmp_path / "saved")
+    assert agent.state.updates > 0 and np.isfinite(agent.recent_losses).all()
+    assert (tmp_path / "run" / "metrics.csv").is_file()
+    loaded = AtariDQNAgent.load(tmp_path / "saved")
+    probe = agent.replay_memory.sample(16).states
+    np.testing.assert_array_equal(agent.act(probe, 0.0), loaded.act(probe, 0.0))
+    assert loaded.state == agent.state
+    result = loaded.evaluate(1, protocol="nature")
+    assert result.protocol == "nature" and result.epsilon == 0.05 and len(result.scores) == 1
+    assert "nature protocol" in str(result)
+
+
+def test_the_original_exploration_workflow(tmp_path):
+    agent = AtariDQNAgent(preset="tiny")
+    agent.train(500)
+    memory = agent._replay_memory
+    assert 0 <= memory.index < memory.spec.capacity
+    e = memory[random.Random(0).randint(0, len(memory) - 1)]
+    action, reward, done = e[1], e[2], e[4]
+    assert 0 <= action < 4 and reward in (-1.0, 0.0, 1.0) and isinstance(done, bool)
+    assert e[0][0].shape == (84, 84) and e[0].dtype == np.uint8  # channels first: e[0][0] is a frame
+    agent.train(100, save_path=tmp_path / "checkpoints" / "Breakout-v0-50")
+    assert agent.state.env_steps == 600
+    assert (tmp_path / "checkpoints" / "Breakout-v0-50" / "model.pt").is_file()
+    state = agent.preprocess_observation(np.zeros((210, 160, 3), np.uint8), None)
+    assert state.shape == (4, 84, 84)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "dqnlib", *args], check=False, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["train", "--game", "Breakot", "--steps", "10"], "did you mean Breakout"),
+        (["train", "--steps", "-3"], "must be >= 1"),
+        (["train", "--steps", "ten"], "not an integer"),
+        (["train", "--preset", "nope"], "unknown preset"),
+        (["train", "--set", "gamma=3"], "gamma"),
+        (["train", "--set", "nonsense"], "FIELD=VALUE"),
+        (["evaluate", "--checkpoint", "/nonexistent"], "does not exist"),
+        (["evaluate"], "--checkpoint"),
+        (["fly"], "invalid choice"),
+    ],
+)
+def test_cli_bad_input_is_one_line_and_exit_2(args, words):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert words in result.stderr or words.lower() in result.stderr.lower()
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_cli_lists_games():
+    result = run_cli("games")
+    assert result.returncode == 0
+    assert any(line.split() == ["Breakout", "4", "actions"] for line in result.stdout.splitlines())
