@@ -139,6 +139,7 @@ class DQNAgent:
             beta_start=config.priority_beta_start,
             rng=np.random.default_rng(seeds[2]),
         )
+        self._batch = self.replay_memory.empty_batch(config.batch_size)  # reused by every update
         self.state = TrainingState()
         self.recent_scores: deque[float] = deque(maxlen=100)
         self.recent_losses: deque[float] = deque(maxlen=100)
@@ -296,7 +297,9 @@ class DQNAgent:
         before = self.state.env_steps - n
         updates_due = self.state.env_steps // config.train_frequency - before // config.train_frequency
         for _ in range(updates_due * config.gradient_steps):
-            self.recent_losses.append(self.learn(self.replay_memory.sample(config.batch_size)))
+            self.recent_losses.append(
+                self.learn(self.replay_memory.sample(config.batch_size, out=self._batch))
+            )
             self.state.updates += 1
         if self.state.env_steps - self.state.last_target_sync >= config.target_update_interval:
             self.sync_target()

@@ -292,6 +292,8 @@ class ReplayMemory:
         newest = self.rows_written - 1
         steps_back = np.minimum(self.episode_steps[slots].astype(np.int64), spec.stack_size - 1)
         valid = (rows - steps_back >= oldest) & (self.flags[slots] & _FINAL == 0) & (rows < newest)
+        if spec.n_step == 1:
+            return valid, np.ones(slots.size, dtype=np.int64)
         # The n-step window ends at the first final slot after this one, or after n steps.
         ahead = rows[:, None] + np.arange(1, spec.n_step + 1)  # (B, n)
         written = ahead <= newest
@@ -301,38 +303,52 @@ class ReplayMemory:
         valid &= rows + ends <= newest
         return valid, ends
 
-    def _states(self, slots: np.ndarray) -> np.ndarray:
-        """Rebuild states (B, stack_size, *frame_shape) for slots (B,)."""
+    def _states(self, slots: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Rebuild states (B, stack_size, *frame_shape) for slots (B,), into ``out`` if given."""
         spec = self.spec
         if spec.stack_size == 1:
-            return self.frames[slots]
+            return np.take(self.frames, slots, axis=0, out=out, mode="clip")
         env = slots % spec.num_envs
         rows = slots // spec.num_envs
         back = np.arange(spec.stack_size - 1, -1, -1)  # oldest frame first
         stack_slots = ((rows[:, None] - back) % self.rows) * spec.num_envs + env[:, None]  # (B, stack)
-        states = self.frames[stack_slots]  # (B, stack, *frame_shape)
-        before_start = back[None, :] > self.episode_steps[slots][:, None].astype(np.int64)
-        states[before_start] = 0
+        states = np.take(self.frames, stack_slots, axis=0, out=out, mode="clip")  # (B, stack, *frame_shape)
+        before_start = back[None, :] > self.episode_steps[slots][:, None]
+        if before_start.any():
+            states[before_start] = 0
         return states
 
-    def _gather(self, slots: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, ...]:
+    def _gather(self, slots: np.ndarray, ends: np.ndarray, out: ReplayBatch) -> ReplayBatch:
         spec = self.spec
         env = slots % spec.num_envs
         rows = slots // spec.num_envs
         offsets = np.arange(spec.n_step)
         window = ((rows[:, None] + offsets) % self.rows) * spec.num_envs + env[:, None]  # (B, n)
         inside = offsets[None, :] < ends[:, None]
-        returns = (self.rewards[window] * self._discount_powers[: spec.n_step] * inside).sum(axis=1)
+        out.rewards[:] = (self.rewards[window] * self._discount_powers[: spec.n_step] * inside).sum(axis=1)
         last = window[np.arange(slots.size), ends - 1]
-        dones = self.flags[last] & _TERMINATED != 0
+        out.dones[:] = self.flags[last] & _TERMINATED != 0
         next_slots = ((rows + ends) % self.rows) * spec.num_envs + env
-        return (
-            self._states(slots),
-            self.actions[slots].astype(np.int64),
-            returns.astype(np.float32),
-            self._states(next_slots),
-            dones,
-            self._discount_powers[ends].astype(np.float32),
+        self._states(slots, out=out.states)
+        self._states(next_slots, out=out.next_states)
+        out.actions[:] = self.actions[slots]
+        out.discounts[:] = self._discount_powers[ends]
+        out.indices[:] = slots
+        return out
+
+    def empty_batch(self, batch_size: int) -> ReplayBatch:
+        """Arrays for a batch of ``batch_size``, to reuse across :meth:`sample` calls (``out=``)."""
+        spec = self.spec
+        state_shape = spec.frame_shape if spec.stack_size == 1 else (spec.stack_size, *spec.frame_shape)
+        return ReplayBatch(
+            states=np.empty((batch_size, *state_shape), dtype=spec.frame_dtype),
+            actions=np.empty(batch_size, dtype=np.int64),
+            rewards=np.empty(batch_size, dtype=np.float32),
+            next_states=np.empty((batch_size, *state_shape), dtype=spec.frame_dtype),
+            dones=np.empty(batch_size, dtype=bool),
+            discounts=np.empty(batch_size, dtype=np.float32),
+            weights=np.ones(batch_size, dtype=np.float32),
+            indices=np.empty(batch_size, dtype=np.int64),
         )
 
     def valid_slots(self) -> np.ndarray:
@@ -362,8 +378,14 @@ class ReplayMemory:
             raise IndexError(f"transition index {i!r} out of range for a memory of {slots.size} transitions")
         slot = slots[i : i + 1] if i >= 0 else slots[slots.size + i : slots.size + i + 1]
         _, ends = self._resolve(slot)
-        state, action, reward, next_state, done, _ = self._gather(slot, ends)
-        return Transition(state[0], int(action[0]), float(reward[0]), next_state[0], bool(done[0]))
+        batch = self._gather(slot, ends, self.empty_batch(1))
+        return Transition(
+            batch.states[0],
+            int(batch.actions[0]),
+            float(batch.rewards[0]),
+            batch.next_states[0],
+            bool(batch.dones[0]),
+        )
 
     def beta(self) -> float:
         """Importance-sampling exponent now: linear from beta_start to beta_end over beta_steps samples."""
@@ -371,8 +393,14 @@ class ReplayMemory:
         fraction = min(1.0, self.samples_drawn / spec.beta_steps)
         return spec.beta_start + fraction * (spec.beta_end - spec.beta_start)
 
-    def sample(self, batch_size: int) -> ReplayBatch:
+    def sample(self, batch_size: int, out: ReplayBatch | None = None) -> ReplayBatch:
         """Draw a batch, uniformly or by priority, from the memory's generator.
+
+        Args:
+            batch_size: transitions to draw.
+            out: a batch from :meth:`empty_batch` to fill in place (saves allocating
+                two (B, 4, 84, 84) arrays per call on the training loop's hot path);
+                by default a new batch is returned.
 
         Raises:
             ValueError: batch_size < 1 or larger than the capacity, or too few transitions.
@@ -398,14 +426,15 @@ class ReplayMemory:
                 break
         else:
             raise ValueError(f"cannot sample {batch_size} transitions: the memory holds {len(self)}")
-        weights = np.ones(batch_size, dtype=np.float32)
+        if out is None:
+            out = self.empty_batch(batch_size)
+        elif out.states.shape[0] != batch_size:
+            raise ValueError(f"out holds a batch of {out.states.shape[0]}, not {batch_size}")
         if self.tree is not None:
             probabilities = self.tree.get(slots) / self.tree.total
-            weights = (probabilities / probabilities.min()) ** -self.beta()
-            weights = weights.astype(np.float32)
+            out.weights[:] = (probabilities / probabilities.min()) ** -self.beta()
         self.samples_drawn += 1
-        states, actions, rewards, next_states, dones, discounts = self._gather(slots, ends)
-        return ReplayBatch(states, actions, rewards, next_states, dones, discounts, weights, slots)
+        return self._gather(slots, ends, out)
 
     def _draw(self, positions: np.ndarray, *, stratified: bool, batch_size: int) -> np.ndarray:
         if self.tree is None:
