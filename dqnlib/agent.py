@@ -292,6 +292,17 @@ class DQNAgent:
             self.save(save_path)
         return self.state
 
+    def train_until(
+        self, score: float, max_steps: int, eval_every: int, episodes: int = 10, protocol: str = "machado"
+    ) -> int | None:
+        """Train in chunks of ``eval_every`` steps until the mean evaluation score reaches
+        ``score``; returns the environment steps that took, or None within ``max_steps``."""
+        while self.state.env_steps < max_steps:
+            self.train(min(eval_every, max_steps - self.state.env_steps))
+            if self.evaluate(episodes, protocol=protocol, seed=self.state.env_steps).mean >= score:
+                return self.state.env_steps
+        return None
+
     def _learn_due(self, n: int) -> None:
         config = self.config
         before = self.state.env_steps - n

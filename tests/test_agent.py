@@ -158,3 +158,11 @@ def test_cli_lists_games():
     result = run_cli("games")
     assert result.returncode == 0
     assert any(line.split() == ["Breakout", "4", "actions"] for line in result.stdout.splitlines())
+
+
+def test_cartpole_mlp_learns_within_budget():
+    """Mean greedy return >= 195 over 10 games within 30,000 steps (benchmarks/bench_cartpole.py
+    runs this over 10 seeds)."""
+    torch.set_num_threads(1)
+    agent = DQNAgent(make_config("cartpole", seed=0))
+    assert agent.train_until(195.0, max_steps=30_000, eval_every=5_000) is not None

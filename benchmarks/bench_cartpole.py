@@ -1,0 +1,72 @@
+"""How many seeds of the CartPole preset reach a mean greedy return of 195 within the
+test's budget (30,000 steps, evaluated every 5,000 over 10 games), so that the test in
+tests/test_agent.py is not tuned to one lucky seed.
+
+Usage: .venv/bin/python benchmarks/bench_cartpole.py --seeds 10 [--write BENCHMARKS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+
+from dqnlib import DQNAgent, make_config
+
+SECTION = "## CartPole: seeds that learn within the test's budget"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--write", type=Path, default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    rows = []
+    for seed in range(args.seeds):
+        started = time.perf_counter()
+        agent = DQNAgent(make_config("cartpole", seed=seed))
+        steps = agent.train_until(195.0, max_steps=30_000, eval_every=5_000)
+        rows.append((seed, steps, time.perf_counter() - started))
+        print(f"seed {seed}: {'not reached' if steps is None else f'reached at {steps:,} steps'}", flush=True)
+    solved = sum(steps is not None for _, steps, _ in rows)
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    )
+    lines = [
+        SECTION,
+        "",
+        "Preset `cartpole` (MLP, Adam, soft target updates), one torch thread; a seed succeeds when the",
+        "mean greedy return over 10 games reaches 195 at one of the evaluations every 5,000 steps up to 30,000.",
+        "",
+        f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, commit `{commit.stdout.strip()}`",
+        f"- Redo: `.venv/bin/python benchmarks/bench_cartpole.py --seeds {args.seeds} --write BENCHMARKS.md`",
+        "",
+        "| seed | steps to 195 | wall time (s) |",
+        "|---:|---:|---:|",
+        *[
+            f"| {seed} | {'-' if steps is None else f'{steps:,}'} | {wall:.0f} |"
+            for seed, steps, wall in rows
+        ],
+        "",
+        f"**{solved} of {len(rows)} seeds** reach 195 (goal: at least 9 of 10).",
+        "",
+    ]
+    print("\n".join(lines))
+    if args.write:
+        text = args.write.read_text() if args.write.exists() else "# dqnlib benchmarks\n\n"
+        if SECTION in text:
+            before, _, after = text.partition(SECTION)
+            rest = after.split("\n## ", 1)
+            text = before + "\n".join(lines) + ("\n## " + rest[1] if len(rest) > 1 else "")
+        else:
+            text = text.rstrip() + "\n\n" + "\n".join(lines)
+        args.write.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,488 @@
+"""Replay memory cost of dqnlib at Atari scale: bytes per transition, peak RSS and sampling rate.
+
+Everything runs on synthetic data, no environment: a handful of random
+``(num_envs, 4, 84, 84) uint8`` observation arrays made up front and cycled through,
+random actions and rewards, ``terminated`` with probability 0.01, never ``truncated``.
+A memory is "full" once every one of its ``capacity // num_envs`` rows has been written.
+
+1. Bytes per transition: ``ReplayMemory.nbytes / capacity``, uniform and prioritized;
+   goal <= 7,200 (one 84x84 frame is 7,056 bytes).
+2. Peak RSS: a child process (this script with a hidden flag) imports dqnlib, notes its
+   RSS, fills a memory and exits; the parent reads ``getrusage(RUSAGE_CHILDREN).ru_maxrss``
+   (KiB on Linux). Uniform runs first, then prioritized (which allocates a superset), so
+   each reading is that child's own peak. No goal; it shows the memory's real share.
+3. Sampling: another child fills a memory completely, then samples batches of 32 for a
+   warm-up and a timed window (``--seconds``, ``time.perf_counter``). Uniform: goal >=
+   5,000 batches/s. Prioritized: each ``sample`` is followed by ``update_priorities``
+   with random TD errors, as in training; the rate is reported including the update
+   (goal >= 2,000 batches/s) and excluding it (time spent inside ``sample`` only).
+
+   Each child measures twice, because glibc's malloc decides the result. A batch's two
+   state arrays are 0.9 MB each, above glibc's initial 128 KiB mmap threshold, so a fresh
+   process maps, page-faults and unmaps them on every ``sample`` ("fresh process"). Once
+   a process has freed one larger array, glibc raises that threshold and keeps such
+   buffers on its heap ("warmed malloc": the child frees a 16 MiB array, as a training
+   loop that frees float copies of its batches does anyway). Minor page faults per batch
+   are reported with each rate so the reader sees which case a number is.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_replay.py                         # print only
+    .venv/bin/python benchmarks/bench_replay.py --write BENCHMARKS.md   # also record
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dqnlib.replay import ReplayMemory
+
+FRAME_SHAPE = (84, 84)
+STACK_SIZE = 4
+BATCH_SIZE = 32
+NUM_ACTIONS = 18  # the full Atari action set
+OBSERVATION_POOL = 4  # random observation arrays cycled through while filling
+TERMINATE_PROBABILITY = 0.01
+FILL_BLOCK = 4096  # env steps of random actions/rewards/flags drawn per call to the generator
+TD_BLOCK = 1024  # batches of random TD errors drawn up front, cycled through
+MALLOC_WARMER_BYTES = 16 * 1024 * 1024  # freeing this much raises glibc's mmap threshold (max 32 MiB)
+BYTES_GOAL = 7_200  # bytes per transition, at most
+UNIFORM_GOAL = 5_000  # uniform batches of 32 per second, at least
+PRIORITIZED_GOAL = 2_000  # prioritized batches of 32 per second (with update_priorities), at least
+LOAD_WARNING = 1.5  # 1-minute load average above which something else was busy on the 2 cores
+MIB = 1024 * 1024
+MODES = ("uniform", "prioritized")
+REGIMES = ("fresh process", "warmed malloc")
+SECTION_TITLE = "## Replay memory"
+FILE_HEADER = (
+    "# dqnlib benchmarks\n\n"
+    "Numbers measured by the scripts in `benchmarks/`; each section says on what machine and how to redo it.\n"
+)
+
+
+# ---------------------------------------------------------------------- children
+def make_memory(capacity: int, num_envs: int, prioritized: bool, seed: int) -> ReplayMemory:
+    return ReplayMemory(
+        capacity,
+        num_envs=num_envs,
+        frame_shape=FRAME_SHAPE,
+        stack_size=STACK_SIZE,
+        n_step=1,
+        prioritized=prioritized,
+        rng=seed,
+    )
+
+
+def fill(memory: ReplayMemory, seed: int) -> tuple[int, float]:
+    """Write every row of ``memory`` from synthetic steps; returns (env steps added, seconds)."""
+    num_envs = memory.spec.num_envs
+    rng = np.random.default_rng(seed)
+    pool = rng.integers(0, 256, size=(OBSERVATION_POOL, num_envs, STACK_SIZE, *FRAME_SHAPE), dtype=np.uint8)
+    truncated = np.zeros(num_envs, dtype=bool)
+    start = time.perf_counter()
+    memory.start(pool[0])
+    steps = 0
+    while memory.rows_written < memory.rows:
+        block = min(FILL_BLOCK, memory.rows - memory.rows_written)
+        actions = rng.integers(0, NUM_ACTIONS, size=(block, num_envs), dtype=np.int64)
+        rewards = rng.choice(np.array([-1.0, 0.0, 1.0], dtype=np.float32), size=(block, num_envs))
+        terminated = rng.random((block, num_envs)) < TERMINATE_PROBABILITY
+        for i in range(block):
+            steps += 1
+            memory.add(actions[i], rewards[i], terminated[i], truncated, pool[steps % OBSERVATION_POOL])
+    return steps, time.perf_counter() - start
+
+
+def current_rss_kib() -> int:
+    """VmRSS of this process in KiB (Linux); falls back to the peak so far."""
+    try:
+        match = re.search(r"^VmRSS:\s+(\d+)\s+kB", Path("/proc/self/status").read_text(), re.MULTILINE)
+    except OSError:
+        match = None
+    return int(match.group(1)) if match else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def fill_child(args: argparse.Namespace) -> dict[str, Any]:
+    """Hidden ``--fill-child MODE``: note RSS after imports, fill a memory, report, exit."""
+    baseline = current_rss_kib()
+    memory = make_memory(args.capacity, args.num_envs, args.fill_child == "prioritized", args.seed)
+    steps, seconds = fill(memory, args.seed)
+    return {
+        "baseline_rss_kib": baseline,
+        "self_maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "nbytes": memory.nbytes,
+        "steps": steps,
+        "fill_seconds": seconds,
+    }
+
+
+def timed_sampling(memory: ReplayMemory, seconds: float, warmup: float, seed: int) -> dict[str, float]:
+    """Sample (and for prioritized, update) for ``warmup`` s, then count batches over ``seconds``."""
+    prioritized = memory.tree is not None
+    td_errors = np.random.default_rng(seed).standard_normal((TD_BLOCK, BATCH_SIZE))
+    perf_counter = time.perf_counter
+    batches = 0
+    sample_seconds = 0.0
+
+    def step() -> None:
+        nonlocal batches, sample_seconds
+        before = perf_counter()
+        batch = memory.sample(BATCH_SIZE)
+        sample_seconds += perf_counter() - before
+        if prioritized:
+            memory.update_priorities(batch.indices, td_errors[batches % TD_BLOCK])
+        batches += 1
+
+    end = perf_counter() + warmup
+    while perf_counter() < end:
+        step()
+    batches, sample_seconds = 0, 0.0
+    faults = _minor_faults()
+    start = perf_counter()
+    end = start + seconds
+    while True:
+        step()
+        now = perf_counter()
+        if now >= end:
+            break
+    return {
+        "batches": batches,
+        "elapsed": now - start,
+        "sample_seconds": sample_seconds,
+        "faults": _minor_faults() - faults,
+    }
+
+
+def sample_child(args: argparse.Namespace) -> dict[str, Any]:
+    """Hidden ``--sample-child MODE``: fill a memory, then time sampling in a fresh, then warmed, malloc."""
+    memory = make_memory(args.capacity, args.num_envs, args.sample_child == "prioritized", args.seed)
+    steps, seconds = fill(memory, args.seed)
+    report: dict[str, Any] = {"steps": steps, "fill_seconds": seconds}
+    report[REGIMES[0]] = timed_sampling(memory, args.seconds, args.warmup, args.seed + 1)
+    warmer = np.ones(MALLOC_WARMER_BYTES, dtype=np.uint8)  # mapped, touched, unmapped: glibc adapts
+    del warmer
+    report[REGIMES[1]] = timed_sampling(memory, args.seconds, args.warmup, args.seed + 2)
+    return report
+
+
+# ---------------------------------------------------------------------- parent
+def run_child(flag: str, mode: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Run this script with a hidden child flag and return the JSON report it prints."""
+    command = [sys.executable, str(Path(__file__).resolve()), flag, mode]
+    for name in ("capacity", "num_envs", "seed", "seconds", "warmup"):
+        command += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+    done = subprocess.run(command, check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{flag} {mode} failed with code {done.returncode}:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@dataclass(frozen=True)
+class RssResult:
+    mode: str
+    peak_kib: int  # getrusage(RUSAGE_CHILDREN).ru_maxrss just after the child was waited for
+    self_peak_kib: int  # the child's own ru_maxrss, a cross-check
+    baseline_kib: int  # the child's VmRSS just after imports
+    nbytes: int
+    fill_rate: float  # env steps (rows) per second while filling
+
+    @property
+    def share_mib(self) -> float:
+        return (self.peak_kib - self.baseline_kib) / 1024
+
+
+def measure_rss(mode: str, args: argparse.Namespace) -> RssResult:
+    report = run_child("--fill-child", mode, args)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if abs(peak - report["self_maxrss_kib"]) > 16 * 1024:
+        print(
+            f"warning: RUSAGE_CHILDREN says {peak} KiB, the {mode} child itself {report['self_maxrss_kib']} KiB",
+            file=sys.stderr,
+        )
+    return RssResult(
+        mode,
+        peak,
+        report["self_maxrss_kib"],
+        report["baseline_rss_kib"],
+        report["nbytes"],
+        report["steps"] / report["fill_seconds"],
+    )
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    mode: str
+    regime: str
+    batches: int
+    elapsed: float  # the whole timed window, update_priorities included
+    sample_seconds: float  # time inside sample() only
+    faults: int  # minor page faults during the window
+
+    @property
+    def rate(self) -> float:
+        return self.batches / self.elapsed
+
+    @property
+    def sample_rate(self) -> float:
+        return self.batches / self.sample_seconds
+
+    @property
+    def faults_per_batch(self) -> float:
+        return self.faults / self.batches
+
+
+def measure_sampling(mode: str, args: argparse.Namespace) -> list[SampleResult]:
+    report = run_child("--sample-child", mode, args)
+    print(f"{mode}: filled {report['steps']:,} steps in {report['fill_seconds']:.1f} s", file=sys.stderr)
+    return [
+        SampleResult(
+            mode,
+            regime,
+            report[regime]["batches"],
+            report[regime]["elapsed"],
+            report[regime]["sample_seconds"],
+            report[regime]["faults"],
+        )
+        for regime in REGIMES
+    ]
+
+
+def _command_output(args: list[str]) -> str | None:
+    try:
+        return subprocess.run(args, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def cpu_model() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown CPU"
+    match = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
+    return match.group(1).strip() if match else platform.processor() or "unknown CPU"
+
+
+def num_cpus() -> int:
+    nproc = _command_output(["nproc"])
+    return int(nproc) if nproc and nproc.isdigit() else len(os.sched_getaffinity(0))
+
+
+def _verdict(ok: bool) -> str:
+    return "**PASS**" if ok else "**FAIL**"
+
+
+@dataclass(frozen=True)
+class Results:
+    capacity: int
+    bytes_per_transition: dict[str, float]
+    rss: list[RssResult]
+    sampling: list[SampleResult]
+    loads: list[tuple[float, float, float]]  # os.getloadavg() before, between phases and after
+
+
+def _rate_row(label: str, rate: float, goal: int, faults: float) -> str:
+    return (
+        f"| {label} | {rate:,.0f}/s ({faults:,.1f} page faults/batch) "
+        f"| >= {goal:,}/s | {_verdict(rate >= goal)} |"
+    )
+
+
+def table(r: Results) -> str:
+    rows = [
+        "| Measurement | Value | Goal | Result |",
+        "|---|---:|---:|---|",
+    ]
+    for mode in MODES:
+        value = r.bytes_per_transition[mode]
+        rows.append(
+            f"| Bytes per transition, {mode} (`nbytes / capacity`) | {value:,.1f} B "
+            f"| <= {BYTES_GOAL:,} B | {_verdict(value <= BYTES_GOAL)} |"
+        )
+    for rss in r.rss:
+        rows.append(
+            f"| Peak RSS of a child that fills a {r.capacity:,} {rss.mode} memory (`RUSAGE_CHILDREN`) "
+            f"| {rss.peak_kib / 1024:,.0f} MiB | - | info |"
+        )
+        rows.append(
+            f"| - that child's RSS just after imports, before the memory "
+            f"| {rss.baseline_kib / 1024:,.0f} MiB | - | info |"
+        )
+        rows.append(
+            f"| - the memory's share, peak - after imports (`nbytes` = {rss.nbytes / MIB:,.0f} MiB) "
+            f"| {rss.share_mib:,.0f} MiB ({rss.share_mib * MIB / rss.nbytes:.3f}x `nbytes`) | - | info |"
+        )
+    for s in r.sampling:
+        if s.mode == "uniform":
+            label = f"Batches of {BATCH_SIZE}/s, uniform, {s.regime}"
+            rows.append(_rate_row(label, s.rate, UNIFORM_GOAL, s.faults_per_batch))
+        else:
+            label = f"Batches of {BATCH_SIZE}/s, prioritized, {s.regime}, `sample` + `update_priorities`"
+            rows.append(_rate_row(label, s.rate, PRIORITIZED_GOAL, s.faults_per_batch))
+            label = f"Batches of {BATCH_SIZE}/s, prioritized, {s.regime}, `sample` only (update excluded)"
+            rows.append(_rate_row(label, s.sample_rate, PRIORITIZED_GOAL, s.faults_per_batch))
+    return "\n".join(rows)
+
+
+def _load(load: tuple[float, float, float]) -> str:
+    return "/".join(f"{x:.2f}" for x in load)
+
+
+def section(r: Results, args: argparse.Namespace, command: str) -> str:
+    """The markdown section recorded in ``--write FILE``: setup, machine, table, notes."""
+    cpus = num_cpus()
+    commit = _command_output(["git", "rev-parse", "--short", "HEAD"]) or "unknown"
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    setup = (
+        f"`ReplayMemory(capacity={args.capacity:_}, num_envs={args.num_envs}, frame_shape={FRAME_SHAPE}, "
+        f"stack_size={STACK_SIZE}, n_step=1)`, fed synthetic data only: {OBSERVATION_POOL} random "
+        f"({args.num_envs}, {STACK_SIZE}, 84, 84) uint8 observation arrays cycled through, random actions "
+        f"and rewards, terminated with probability {TERMINATE_PROBABILITY}. Peak RSS: a child process "
+        "fills the memory and exits; the parent reads `getrusage(RUSAGE_CHILDREN).ru_maxrss` (uniform "
+        "child first, then prioritized). Sampling: in another child, the memory is filled completely "
+        f"(every row written), then batches of {BATCH_SIZE} are drawn for a {args.warmup:g} s warm-up and "
+        f"a {args.seconds:g} s timed window; prioritized calls `update_priorities` with random TD errors "
+        "after every `sample`, and its 'sample only' rate counts the time inside `sample` alone."
+    )
+    malloc = (
+        "Fresh process vs warmed malloc: each batch's two state arrays are 0.9 MB, above glibc's "
+        "initial 128 KiB mmap threshold, so in a fresh process every `sample` maps, page-faults and "
+        "unmaps them. After the process has freed one larger array (the child "
+        f"frees a {MALLOC_WARMER_BYTES // MIB} MiB one; a training loop freeing float copies of its "
+        "batches does the same), glibc raises the threshold and reuses heap memory: no faults. Which "
+        "of the two a trainer sees depends on what else it allocates."
+    )
+    loads = ", ".join(_load(load) for load in r.loads)
+    lines = [
+        SECTION_TITLE,
+        "",
+        setup,
+        "",
+        malloc,
+        "",
+        f"- Machine: {cpu_model()}, {cpus} CPUs (`nproc`)",
+        f"- Date: {date}",
+        f"- Commit: `{commit}`",
+        f"- Software: Python {platform.python_version()}, numpy {np.__version__}",
+        f"- Load average (`uptime`, 1/5/15 min) at start, after the RSS children, at end: {loads}",
+        f"- Redo: `{command}`",
+        "",
+        table(r),
+        "",
+    ]
+    if max(load[0] for load in r.loads) > LOAD_WARNING:
+        note = (
+            f"Note: the 1-minute load average exceeded {LOAD_WARNING} during the run (this benchmark "
+            "keeps one of the 2 cores busy by itself), so other work, e.g. the lead's test runs, may "
+            "have loaded the other core; rates may be somewhat low."
+        )
+        lines += [note, ""]
+    return "\n".join(lines)
+
+
+def write_section(path: Path, text: str) -> None:
+    """Replace the ``SECTION_TITLE`` section of ``path`` with ``text``, or append it; other sections stay."""
+    content = path.read_text() if path.exists() else FILE_HEADER
+    pattern = re.compile(rf"^{re.escape(SECTION_TITLE)}[ \t]*\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    match = pattern.search(content)
+    if match:
+        tail = content[match.end() :]
+        content = content[: match.start()] + text + ("\n" + tail if tail else "")
+    else:
+        content = content.rstrip("\n") + "\n\n" + text
+    path.write_text(content)
+
+
+def invoked_command(argv: list[str] | None) -> str:
+    """The command line as run, with the interpreter relative to the working directory when inside it."""
+    python = os.path.relpath(sys.executable)
+    script = os.path.relpath(sys.argv[0]) if sys.argv and sys.argv[0] else "benchmarks/bench_replay.py"
+    words = sys.argv[1:] if argv is None else argv
+    return shlex.join([sys.executable if python.startswith("..") else python, script, *words])
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--capacity", type=int, default=1_000_000, help="memory capacity (transitions)")
+    parser.add_argument("--num-envs", type=int, default=8, help="environments feeding each add()")
+    parser.add_argument("--seconds", type=float, default=5.0, help="timed sampling window per case (s)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="sampling warm-up before each window (s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data and the memories")
+    parser.add_argument(
+        "--write", type=Path, metavar="FILE", help=f"replace or append the '{SECTION_TITLE}' section of FILE"
+    )
+    parser.add_argument("--fill-child", choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--sample-child", choices=MODES, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.seconds <= 0 or args.warmup < 0:
+        parser.error("--seconds must be > 0 and --warmup >= 0")
+    if args.num_envs < 1 or args.capacity < max(args.num_envs * (STACK_SIZE + 2), BATCH_SIZE):
+        parser.error("--num-envs must be >= 1 and --capacity large enough for a few steps of every env")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.fill_child is not None or args.sample_child is not None:
+        report = fill_child(args) if args.fill_child is not None else sample_child(args)
+        print(json.dumps(report))
+        return 0
+
+    loads = [os.getloadavg()]
+    # np.zeros leaves pages untouched until written, so these memories cost next to no RSS.
+    memories = {
+        mode: make_memory(args.capacity, args.num_envs, mode == "prioritized", args.seed) for mode in MODES
+    }
+    bytes_per_transition = {mode: memory.nbytes / args.capacity for mode, memory in memories.items()}
+    del memories
+    for mode, value in bytes_per_transition.items():
+        print(f"{mode}: {value:,.1f} bytes per transition", file=sys.stderr)
+    rss = []
+    for mode in MODES:  # uniform first: RUSAGE_CHILDREN is the largest child so far
+        rss.append(measure_rss(mode, args))
+        print(
+            f"{mode}: child peak RSS {rss[-1].peak_kib / 1024:,.0f} MiB, after imports "
+            f"{rss[-1].baseline_kib / 1024:,.0f} MiB, filled at {rss[-1].fill_rate:,.0f} steps/s",
+            file=sys.stderr,
+        )
+    loads.append(os.getloadavg())
+    sampling = []
+    for mode in MODES:
+        sampling += measure_sampling(mode, args)
+        for s in sampling[-2:]:
+            print(
+                f"{s.mode}, {s.regime}: {s.batches:,} batches in {s.elapsed:.2f} s = {s.rate:,.0f}/s "
+                f"(sample only {s.sample_rate:,.0f}/s, {s.faults_per_batch:.1f} faults/batch)",
+                file=sys.stderr,
+            )
+    loads.append(os.getloadavg())
+    results = Results(args.capacity, bytes_per_transition, rss, sampling, loads)
+
+    print(table(results))
+    if args.write is not None:
+        write_section(args.write, section(results, args, invoked_command(argv)))
+        print(f"\nwrote '{SECTION_TITLE}' to {args.write}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
