@@ -7,7 +7,7 @@ STAMP := $(VENV)/.dqnlib-installed
 
 GAME ?= Breakout
 RUN_DIR ?= runs/breakout
-STEPS ?= 1000000
+STEPS ?= 800000
 
 .PHONY: train test lint lab bench clean-venv
 

@@ -17,13 +17,13 @@ A memory is "full" once every one of its ``capacity // num_envs`` rows has been 
    with random TD errors, as in training; the rate is reported including the update
    (goal >= 2,000 batches/s) and excluding it (time spent inside ``sample`` only).
 
-   Each child measures twice, because glibc's malloc decides the result. A batch's two
-   state arrays are 0.9 MB each, above glibc's initial 128 KiB mmap threshold, so a fresh
-   process maps, page-faults and unmaps them on every ``sample`` ("fresh process"). Once
-   a process has freed one larger array, glibc raises that threshold and keeps such
-   buffers on its heap ("warmed malloc": the child frees a 16 MiB array, as a training
-   loop that frees float copies of its batches does anyway). Minor page faults per batch
-   are reported with each rate so the reader sees which case a number is.
+   Each child measures two ways of calling it, in this order: ``sample(32)``, which
+   returns new arrays every call, and ``sample(32, out=batch)`` into one batch from
+   ``empty_batch(32)``, as ``DQNAgent`` does. A batch's two state arrays are 0.9 MB each,
+   above glibc's initial 128 KiB mmap threshold, so a fresh process maps, page-faults and
+   unmaps them on every allocating call (glibc raises the threshold only once the process
+   frees a larger mapped block, which depends on whatever else it does). Minor page
+   faults per batch are reported with each rate to show which case a number is.
 
 Usage::
 
@@ -59,15 +59,14 @@ NUM_ACTIONS = 18  # the full Atari action set
 OBSERVATION_POOL = 4  # random observation arrays cycled through while filling
 TERMINATE_PROBABILITY = 0.01
 FILL_BLOCK = 4096  # env steps of random actions/rewards/flags drawn per call to the generator
-TD_BLOCK = 1024  # batches of random TD errors drawn up front, cycled through
-MALLOC_WARMER_BYTES = 16 * 1024 * 1024  # freeing this much raises glibc's mmap threshold (max 32 MiB)
+TD_BLOCK = 1024  # batches of random TD errors drawn up front (256 KiB: too small to move glibc's threshold)
 BYTES_GOAL = 7_200  # bytes per transition, at most
 UNIFORM_GOAL = 5_000  # uniform batches of 32 per second, at least
 PRIORITIZED_GOAL = 2_000  # prioritized batches of 32 per second (with update_priorities), at least
 LOAD_WARNING = 1.5  # 1-minute load average above which something else was busy on the 2 cores
 MIB = 1024 * 1024
 MODES = ("uniform", "prioritized")
-REGIMES = ("fresh process", "warmed malloc")
+CALLS = ("`sample(32)`, new arrays per call", "`sample(32, out=batch)`, reused batch")
 SECTION_TITLE = "## Replay memory"
 FILE_HEADER = (
     "# dqnlib benchmarks\n\n"
@@ -135,9 +134,12 @@ def fill_child(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def timed_sampling(memory: ReplayMemory, seconds: float, warmup: float, seed: int) -> dict[str, float]:
+def timed_sampling(
+    memory: ReplayMemory, reuse: bool, seconds: float, warmup: float, seed: int
+) -> dict[str, float]:
     """Sample (and for prioritized, update) for ``warmup`` s, then count batches over ``seconds``."""
     prioritized = memory.tree is not None
+    out = memory.empty_batch(BATCH_SIZE) if reuse else None
     td_errors = np.random.default_rng(seed).standard_normal((TD_BLOCK, BATCH_SIZE))
     perf_counter = time.perf_counter
     batches = 0
@@ -146,7 +148,7 @@ def timed_sampling(memory: ReplayMemory, seconds: float, warmup: float, seed: in
     def step() -> None:
         nonlocal batches, sample_seconds
         before = perf_counter()
-        batch = memory.sample(BATCH_SIZE)
+        batch = memory.sample(BATCH_SIZE, out=out)
         sample_seconds += perf_counter() - before
         if prioritized:
             memory.update_priorities(batch.indices, td_errors[batches % TD_BLOCK])
@@ -173,14 +175,12 @@ def timed_sampling(memory: ReplayMemory, seconds: float, warmup: float, seed: in
 
 
 def sample_child(args: argparse.Namespace) -> dict[str, Any]:
-    """Hidden ``--sample-child MODE``: fill a memory, then time sampling in a fresh, then warmed, malloc."""
+    """Hidden ``--sample-child MODE``: fill a memory, then time ``sample`` without, then with, ``out=``."""
     memory = make_memory(args.capacity, args.num_envs, args.sample_child == "prioritized", args.seed)
     steps, seconds = fill(memory, args.seed)
     report: dict[str, Any] = {"steps": steps, "fill_seconds": seconds}
-    report[REGIMES[0]] = timed_sampling(memory, args.seconds, args.warmup, args.seed + 1)
-    warmer = np.ones(MALLOC_WARMER_BYTES, dtype=np.uint8)  # mapped, touched, unmapped: glibc adapts
-    del warmer
-    report[REGIMES[1]] = timed_sampling(memory, args.seconds, args.warmup, args.seed + 2)
+    for i, call in enumerate(CALLS):  # allocating first, while glibc's mmap threshold is still low
+        report[call] = timed_sampling(memory, call != CALLS[0], args.seconds, args.warmup, args.seed + 1 + i)
     return report
 
 
@@ -231,7 +231,7 @@ def measure_rss(mode: str, args: argparse.Namespace) -> RssResult:
 @dataclass(frozen=True)
 class SampleResult:
     mode: str
-    regime: str
+    call: str
     batches: int
     elapsed: float  # the whole timed window, update_priorities included
     sample_seconds: float  # time inside sample() only
@@ -256,13 +256,13 @@ def measure_sampling(mode: str, args: argparse.Namespace) -> list[SampleResult]:
     return [
         SampleResult(
             mode,
-            regime,
-            report[regime]["batches"],
-            report[regime]["elapsed"],
-            report[regime]["sample_seconds"],
-            report[regime]["faults"],
+            call,
+            report[call]["batches"],
+            report[call]["elapsed"],
+            report[call]["sample_seconds"],
+            report[call]["faults"],
         )
-        for regime in REGIMES
+        for call in CALLS
     ]
 
 
@@ -287,6 +287,13 @@ def num_cpus() -> int:
     return int(nproc) if nproc and nproc.isdigit() else len(os.sched_getaffinity(0))
 
 
+def source_state() -> str:
+    """Short HEAD commit, marked when dqnlib/ has uncommitted changes (the code the children import)."""
+    commit = _command_output(["git", "rev-parse", "--short", "HEAD"]) or "unknown"
+    dirty = _command_output(["git", "status", "--porcelain", "--", "dqnlib"])
+    return f"`{commit}`" + (" + uncommitted changes to dqnlib/" if dirty else "")
+
+
 def _verdict(ok: bool) -> str:
     return "**PASS**" if ok else "**FAIL**"
 
@@ -298,6 +305,7 @@ class Results:
     rss: list[RssResult]
     sampling: list[SampleResult]
     loads: list[tuple[float, float, float]]  # os.getloadavg() before, between phases and after
+    sources: tuple[str, str]  # source_state() before and after the run
 
 
 def _rate_row(label: str, rate: float, goal: int, faults: float) -> str:
@@ -333,12 +341,12 @@ def table(r: Results) -> str:
         )
     for s in r.sampling:
         if s.mode == "uniform":
-            label = f"Batches of {BATCH_SIZE}/s, uniform, {s.regime}"
+            label = f"Batches of {BATCH_SIZE}/s, uniform, {s.call}"
             rows.append(_rate_row(label, s.rate, UNIFORM_GOAL, s.faults_per_batch))
         else:
-            label = f"Batches of {BATCH_SIZE}/s, prioritized, {s.regime}, `sample` + `update_priorities`"
+            label = f"Batches of {BATCH_SIZE}/s, prioritized, {s.call}, + `update_priorities`"
             rows.append(_rate_row(label, s.rate, PRIORITIZED_GOAL, s.faults_per_batch))
-            label = f"Batches of {BATCH_SIZE}/s, prioritized, {s.regime}, `sample` only (update excluded)"
+            label = f"Batches of {BATCH_SIZE}/s, prioritized, {s.call}, `sample` only (update excluded)"
             rows.append(_rate_row(label, s.sample_rate, PRIORITIZED_GOAL, s.faults_per_batch))
     return "\n".join(rows)
 
@@ -350,7 +358,11 @@ def _load(load: tuple[float, float, float]) -> str:
 def section(r: Results, args: argparse.Namespace, command: str) -> str:
     """The markdown section recorded in ``--write FILE``: setup, machine, table, notes."""
     cpus = num_cpus()
-    commit = _command_output(["git", "rev-parse", "--short", "HEAD"]) or "unknown"
+    commit = (
+        r.sources[0]
+        if r.sources[0] == r.sources[1]
+        else f"{r.sources[0]}, changed during the run to {r.sources[1]}"
+    )
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     setup = (
         f"`ReplayMemory(capacity={args.capacity:_}, num_envs={args.num_envs}, frame_shape={FRAME_SHAPE}, "
@@ -364,12 +376,12 @@ def section(r: Results, args: argparse.Namespace, command: str) -> str:
         "after every `sample`, and its 'sample only' rate counts the time inside `sample` alone."
     )
     malloc = (
-        "Fresh process vs warmed malloc: each batch's two state arrays are 0.9 MB, above glibc's "
-        "initial 128 KiB mmap threshold, so in a fresh process every `sample` maps, page-faults and "
-        "unmaps them. After the process has freed one larger array (the child "
-        f"frees a {MALLOC_WARMER_BYTES // MIB} MiB one; a training loop freeing float copies of its "
-        "batches does the same), glibc raises the threshold and reuses heap memory: no faults. Which "
-        "of the two a trainer sees depends on what else it allocates."
+        "Each sampling child times `sample(32)` first, then `sample(32, out=batch)` into one batch "
+        "from `empty_batch(32)` (what `DQNAgent` does). A batch's two state arrays are 0.9 MB, above "
+        "glibc's initial 128 KiB mmap threshold, so in a fresh process every allocating call maps, "
+        "page-faults and unmaps them; glibc raises the threshold only after the process frees a "
+        "larger mapped block, so that rate depends on what else a process allocates. The page "
+        "faults per batch show which case a rate is."
     )
     loads = ", ".join(_load(load) for load in r.loads)
     lines = [
@@ -381,7 +393,7 @@ def section(r: Results, args: argparse.Namespace, command: str) -> str:
         "",
         f"- Machine: {cpu_model()}, {cpus} CPUs (`nproc`)",
         f"- Date: {date}",
-        f"- Commit: `{commit}`",
+        f"- Commit: {commit}",
         f"- Software: Python {platform.python_version()}, numpy {np.__version__}",
         f"- Load average (`uptime`, 1/5/15 min) at start, after the RSS children, at end: {loads}",
         f"- Redo: `{command}`",
@@ -448,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     loads = [os.getloadavg()]
+    source_before = source_state()
     # np.zeros leaves pages untouched until written, so these memories cost next to no RSS.
     memories = {
         mode: make_memory(args.capacity, args.num_envs, mode == "prioritized", args.seed) for mode in MODES
@@ -470,12 +483,15 @@ def main(argv: list[str] | None = None) -> int:
         sampling += measure_sampling(mode, args)
         for s in sampling[-2:]:
             print(
-                f"{s.mode}, {s.regime}: {s.batches:,} batches in {s.elapsed:.2f} s = {s.rate:,.0f}/s "
+                f"{s.mode}, {s.call}: {s.batches:,} batches in {s.elapsed:.2f} s = {s.rate:,.0f}/s "
                 f"(sample only {s.sample_rate:,.0f}/s, {s.faults_per_batch:.1f} faults/batch)",
                 file=sys.stderr,
             )
     loads.append(os.getloadavg())
-    results = Results(args.capacity, bytes_per_transition, rss, sampling, loads)
+    sources = (source_before, source_state())
+    if sources[0] != sources[1]:
+        print(f"warning: the code changed during the run: {sources[0]} -> {sources[1]}", file=sys.stderr)
+    results = Results(args.capacity, bytes_per_transition, rss, sampling, loads, sources)
 
     print(table(results))
     if args.write is not None:
