@@ -227,7 +227,8 @@ class DQNAgent:
             with torch.no_grad():
                 next_target_q = self.target(next_states).float()  # (B, A)
             if config.double_dqn:  # one online pass over states and next states together
-                online_q = self.online(torch.cat([states, next_states])).float()  # (2B, A)
+                pairs = torch.cat([states, next_states]) if batch.pairs is None else self._tensor(batch.pairs)
+                online_q = self.online(pairs).float()  # (2B, A)
                 q_all, next_online_q = online_q[:batch_size], online_q[batch_size:].detach()
                 next_actions = next_online_q.argmax(dim=1, keepdim=True)  # (B, 1)
             else:

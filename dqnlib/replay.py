@@ -68,6 +68,8 @@ class ReplayBatch:
         discounts: (B,) float32, gamma ** (steps to next_state), to multiply the bootstrap.
         weights: (B,) float32 importance weights (all ones without prioritized replay).
         indices: (B,) int64 slots, to pass back to :meth:`ReplayMemory.update_priorities`.
+        pairs: (2B, stack_size, *frame_shape): states then next states in one array, of
+            which ``states`` and ``next_states`` are the two halves (None for a hand-made batch).
     """
 
     states: np.ndarray
@@ -78,6 +80,7 @@ class ReplayBatch:
     discounts: np.ndarray
     weights: np.ndarray
     indices: np.ndarray
+    pairs: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -322,15 +325,19 @@ class ReplayMemory:
         spec = self.spec
         env = slots % spec.num_envs
         rows = slots // spec.num_envs
-        offsets = np.arange(spec.n_step)
-        window = ((rows[:, None] + offsets) % self.rows) * spec.num_envs + env[:, None]  # (B, n)
-        inside = offsets[None, :] < ends[:, None]
-        out.rewards[:] = (self.rewards[window] * self._discount_powers[: spec.n_step] * inside).sum(axis=1)
-        last = window[np.arange(slots.size), ends - 1]
-        out.dones[:] = self.flags[last] & _TERMINATED != 0
+        if spec.n_step == 1:
+            out.rewards[:] = self.rewards[slots]
+            out.dones[:] = self.flags[slots] & _TERMINATED != 0
+        else:
+            offsets = np.arange(spec.n_step)
+            window = ((rows[:, None] + offsets) % self.rows) * spec.num_envs + env[:, None]  # (B, n)
+            inside = offsets[None, :] < ends[:, None]
+            out.rewards[:] = (self.rewards[window] * self._discount_powers[: spec.n_step] * inside).sum(
+                axis=1
+            )
+            out.dones[:] = self.flags[window[np.arange(slots.size), ends - 1]] & _TERMINATED != 0
         next_slots = ((rows + ends) % self.rows) * spec.num_envs + env
-        self._states(slots, out=out.states)
-        self._states(next_slots, out=out.next_states)
+        self._states(np.concatenate([slots, next_slots]), out=out.pairs)  # (2B, stack, *frame_shape)
         out.actions[:] = self.actions[slots]
         out.discounts[:] = self._discount_powers[ends]
         out.indices[:] = slots
@@ -340,15 +347,17 @@ class ReplayMemory:
         """Arrays for a batch of ``batch_size``, to reuse across :meth:`sample` calls (``out=``)."""
         spec = self.spec
         state_shape = spec.frame_shape if spec.stack_size == 1 else (spec.stack_size, *spec.frame_shape)
+        pairs = np.empty((2 * batch_size, *state_shape), dtype=spec.frame_dtype)
         return ReplayBatch(
-            states=np.empty((batch_size, *state_shape), dtype=spec.frame_dtype),
+            states=pairs[:batch_size],
             actions=np.empty(batch_size, dtype=np.int64),
             rewards=np.empty(batch_size, dtype=np.float32),
-            next_states=np.empty((batch_size, *state_shape), dtype=spec.frame_dtype),
+            next_states=pairs[batch_size:],
             dones=np.empty(batch_size, dtype=bool),
             discounts=np.empty(batch_size, dtype=np.float32),
             weights=np.ones(batch_size, dtype=np.float32),
             indices=np.empty(batch_size, dtype=np.int64),
+            pairs=pairs,
         )
 
     def valid_slots(self) -> np.ndarray:
@@ -428,8 +437,8 @@ class ReplayMemory:
             raise ValueError(f"cannot sample {batch_size} transitions: the memory holds {len(self)}")
         if out is None:
             out = self.empty_batch(batch_size)
-        elif out.states.shape[0] != batch_size:
-            raise ValueError(f"out holds a batch of {out.states.shape[0]}, not {batch_size}")
+        elif out.pairs is None or out.states.shape[0] != batch_size:
+            raise ValueError(f"out must be a batch from empty_batch({batch_size})")
         if self.tree is not None:
             probabilities = self.tree.get(slots) / self.tree.total
             out.weights[:] = (probabilities / probabilities.min()) ** -self.beta()

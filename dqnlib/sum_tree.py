@@ -36,18 +36,16 @@ class SumTree:
             raise ValueError("priorities must be finite and >= 0")
         nodes = self.leaf_offset + np.asarray(indices, dtype=np.int64)
         self.nodes[nodes] = priorities
-        nodes = np.unique(nodes // 2)
-        while nodes.size and nodes[0] >= 1:
+        for _ in range(self.leaf_offset.bit_length() - 1):  # one level up per pass, to the root
+            nodes //= 2
+            # A parent listed twice is written twice with the same sum of its children.
             self.nodes[nodes] = self.nodes[2 * nodes] + self.nodes[2 * nodes + 1]
-            if nodes[0] == 1:
-                break
-            nodes = np.unique(nodes // 2)
 
     def find(self, prefix_sums: np.ndarray) -> np.ndarray:
         """Leaf index whose cumulative range holds each prefix sum in ``[0, total)``, (B,) int64."""
         values = np.array(prefix_sums, dtype=np.float64)
         nodes = np.ones(values.shape, dtype=np.int64)
-        while nodes[0] < self.leaf_offset if nodes.size else False:
+        for _ in range(self.leaf_offset.bit_length() - 1):  # one level down per pass, to the leaves
             left = 2 * nodes
             go_right = values >= self.nodes[left]
             values -= np.where(go_right, self.nodes[left], 0.0)
