@@ -34,6 +34,8 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_envs.py --write BENCHMARKS.md
+	$(BIN)/python benchmarks/bench_replay.py --write BENCHMARKS.md
+	$(BIN)/python benchmarks/bench_cartpole.py --seeds 10 --write BENCHMARKS.md
 
 clean-venv:
 	rm -rf $(VENV)

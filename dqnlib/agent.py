@@ -4,7 +4,6 @@ heads, n-step returns and prioritized replay as options, and its training loop."
 from __future__ import annotations
 
 import copy
-import csv
 import logging
 import math
 import os
@@ -25,13 +24,12 @@ from dqnlib.config import TrainConfig, make_config
 from dqnlib.envs import make_vector_env
 from dqnlib.evaluation import EvaluationResult, evaluate_agent
 from dqnlib.games import is_atari, resolve_game
+from dqnlib.metrics import MetricsLogger
 from dqnlib.networks import MLPQNetwork, NatureQNetwork
 from dqnlib.preprocessing import preprocess_observation
 from dqnlib.replay import ReplayBatch, ReplayMemory
 
 logger = logging.getLogger(__name__)
-
-METRICS_FIELDS = ("agent_step", "episode", "return", "loss", "epsilon", "fps")
 
 
 def make_training_env(config: TrainConfig) -> gymnasium.vector.VectorEnv:
@@ -147,6 +145,7 @@ class DQNAgent:
         self._episode_returns = np.zeros(config.num_envs)
         self._resetting = np.zeros(config.num_envs, dtype=bool)
         self._env_seed = config.seed
+        self.metrics = MetricsLogger(self.run_dir) if self.run_dir is not None else None
 
     @property
     def _replay_memory(self) -> ReplayMemory:
@@ -335,22 +334,12 @@ class DQNAgent:
         for i in np.flatnonzero(ended):
             self.state.games += 1
             self.recent_scores.append(float(scores[i]))
-            if self.run_dir is not None:
+            if self.metrics is not None:
                 fps = (self.state.env_steps - started_steps) / max(time.perf_counter() - started, 1e-9)
                 loss = float(np.mean(self.recent_losses)) if self.recent_losses else math.nan
-                self._write_metrics(
-                    [self.state.env_steps, self.state.games, float(scores[i]), loss, epsilon, fps]
+                self.metrics.log_game(
+                    self.state.env_steps, self.state.games, float(scores[i]), loss, epsilon, fps
                 )
-
-    def _write_metrics(self, row: list[Any]) -> None:
-        path = self.run_dir / "metrics.csv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        new = not path.exists()
-        with open(path, "a", newline="") as file:
-            writer = csv.writer(file)
-            if new:
-                writer.writerow(METRICS_FIELDS)
-            writer.writerow(row)
 
     def _postfix(self, epsilon: float, started: float, started_steps: int) -> dict[str, str]:
         fps = (self.state.env_steps - started_steps) / max(time.perf_counter() - started, 1e-9)
