@@ -186,6 +186,7 @@ class ReplayMemory:
         self._env_steps = np.zeros(num_envs, dtype=np.int64)  # steps into each env's current episode
         self._awaiting_start = np.ones(num_envs, dtype=bool)
         self._discount_powers = gamma ** np.arange(n_step + 1, dtype=np.float64)
+        self._frames_back = np.arange(stack_size - 1, -1, -1)  # a state's frames, oldest first
 
     # ------------------------------------------------------------------ writing
     def start(self, observations: np.ndarray) -> None:
@@ -313,10 +314,10 @@ class ReplayMemory:
             return np.take(self.frames, slots, axis=0, out=out, mode="clip")
         env = slots % spec.num_envs
         rows = slots // spec.num_envs
-        back = np.arange(spec.stack_size - 1, -1, -1)  # oldest frame first
+        back = self._frames_back
         stack_slots = ((rows[:, None] - back) % self.rows) * spec.num_envs + env[:, None]  # (B, stack)
         states = np.take(self.frames, stack_slots, axis=0, out=out, mode="clip")  # (B, stack, *frame_shape)
-        before_start = back[None, :] > self.episode_steps[slots][:, None]
+        before_start = back > self.episode_steps[slots][:, None]
         if before_start.any():
             states[before_start] = 0
         return states
@@ -422,17 +423,17 @@ class ReplayMemory:
             raise ValueError(
                 f"cannot sample {batch_size} transitions from a memory holding {self.transitions_added}"
             )
-        slots = np.empty(batch_size, dtype=np.int64)
-        ends = np.empty(batch_size, dtype=np.int64)
-        missing = np.arange(batch_size)
-        for attempt in range(64):
-            candidates = self._draw(missing, stratified=attempt == 0, batch_size=batch_size)
+        slots = self._draw(np.arange(batch_size), stratified=True, batch_size=batch_size)
+        valid, ends = self._resolve(slots)
+        missing = np.flatnonzero(~valid)
+        for _ in range(64):  # redraw the few invalid candidates: near the write head or episode ends
+            if missing.size == 0:
+                break
+            candidates = self._draw(missing, stratified=False, batch_size=batch_size)
             valid, candidate_ends = self._resolve(candidates)
             slots[missing[valid]] = candidates[valid]
             ends[missing[valid]] = candidate_ends[valid]
             missing = missing[~valid]
-            if missing.size == 0:
-                break
         else:
             raise ValueError(f"cannot sample {batch_size} transitions: the memory holds {len(self)}")
         if out is None:
