@@ -24,6 +24,7 @@ from dqnlib.config import TrainConfig, make_config
 from dqnlib.envs import make_vector_env
 from dqnlib.evaluation import EvaluationResult, evaluate_agent
 from dqnlib.games import is_atari, resolve_game
+from dqnlib.interrupts import StopRequest
 from dqnlib.metrics import MetricsLogger
 from dqnlib.networks import MLPQNetwork, NatureQNetwork
 from dqnlib.preprocessing import preprocess_observation
@@ -72,6 +73,10 @@ def _cpu_has_bf16() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the Q-values became NaN or infinite."""
 
 
 @dataclass
@@ -145,7 +150,10 @@ class DQNAgent:
         self._episode_returns = np.zeros(config.num_envs)
         self._resetting = np.zeros(config.num_envs, dtype=bool)
         self._env_seed = config.seed
-        self.metrics = MetricsLogger(self.run_dir) if self.run_dir is not None else None
+        self.stopped_by: str | None = None  # the signal that ended the last train() early
+        self.metrics = (
+            MetricsLogger(checkpoint.writable_run_dir(self.run_dir)) if self.run_dir is not None else None
+        )
 
     @property
     def _replay_memory(self) -> ReplayMemory:
@@ -269,34 +277,48 @@ class DQNAgent:
             self._observations, _ = self.env.reset(seed=self._env_seed)
             self.replay_memory.start(self._observations)
         target_step = self.state.env_steps + int(steps)
+        bar = tqdm(total=int(steps), unit="step", dynamic_ncols=True, desc=f"DQN {config.game}")
+        self.stopped_by = None
+        with StopRequest() as stop:
+            try:
+                self._run(target_step, bar, stop)
+            finally:
+                bar.close()
+        if self.stopped_by is not None:
+            logger.warning("training stopped by %s at step %d", self.stopped_by, self.state.env_steps)
+        if save_path is not None:
+            self.save(save_path)
+        return self.state
+
+    def _run(self, target_step: int, bar: tqdm, stop: StopRequest) -> None:
+        """The loop of :meth:`train`: act, step, store, learn, log, checkpoint."""
+        config = self.config
         n = config.num_envs
         started, started_steps = time.perf_counter(), self.state.env_steps
         next_log = (self.state.env_steps // config.log_every + 1) * config.log_every
         next_checkpoint = (self.state.env_steps // config.checkpoint_every + 1) * config.checkpoint_every
-        bar = tqdm(total=int(steps), unit="step", dynamic_ncols=True, desc=f"DQN {config.game}")
-        try:
-            while self.state.env_steps < target_step:
-                epsilon = config.epsilon(self.state.env_steps)
-                actions = self.act(self._observations, epsilon)
-                next_observations, rewards, terminated, truncated, info = self.env.step(actions)
-                self.replay_memory.add(actions, rewards, terminated, truncated, next_observations)
-                self._track_games(rewards, terminated, truncated, info, epsilon, started, started_steps)
-                self._observations = next_observations
-                self.state.env_steps += n
-                bar.update(n)
-                if self.state.env_steps >= config.learning_starts:
-                    self._learn_due(n)
-                if self.state.env_steps >= next_log:
-                    next_log += config.log_every
-                    bar.set_postfix(self._postfix(epsilon, started, started_steps), refresh=False)
-                if self.run_dir is not None and self.state.env_steps >= next_checkpoint:
-                    next_checkpoint += config.checkpoint_every
+        while self.state.env_steps < target_step:
+            epsilon = config.epsilon(self.state.env_steps)
+            actions = self.act(self._observations, epsilon)
+            next_observations, rewards, terminated, truncated, info = self.env.step(actions)
+            self.replay_memory.add(actions, rewards, terminated, truncated, next_observations)
+            self._track_games(rewards, terminated, truncated, info, epsilon, started, started_steps)
+            self._observations = next_observations
+            self.state.env_steps += n
+            bar.update(n)
+            if self.state.env_steps >= config.learning_starts:
+                self._learn_due(n)
+            if self.state.env_steps >= next_log:
+                next_log += config.log_every
+                bar.set_postfix(self._postfix(epsilon, started, started_steps), refresh=False)
+            if self.run_dir is not None and self.state.env_steps >= next_checkpoint:
+                next_checkpoint += config.checkpoint_every
+                checkpoint.save_run_checkpoint(self, self.run_dir)
+            if stop.requested is not None:
+                self.stopped_by = stop.requested
+                if self.run_dir is not None:
                     checkpoint.save_run_checkpoint(self, self.run_dir)
-        finally:
-            bar.close()
-        if save_path is not None:
-            self.save(save_path)
-        return self.state
+                return
 
     def train_until(
         self, score: float, max_steps: int, eval_every: int, episodes: int = 10, protocol: str = "machado"
@@ -314,9 +336,13 @@ class DQNAgent:
         before = self.state.env_steps - n
         updates_due = self.state.env_steps // config.train_frequency - before // config.train_frequency
         for _ in range(updates_due * config.gradient_steps):
-            self.recent_losses.append(
-                self.learn(self.replay_memory.sample(config.batch_size, out=self._batch))
-            )
+            loss = self.learn(self.replay_memory.sample(config.batch_size, out=self._batch))
+            if not math.isfinite(loss):
+                raise TrainingDiverged(
+                    f"the loss became {loss} at step {self.state.env_steps:,}; "
+                    "training stopped and the last checkpoint was kept"
+                )
+            self.recent_losses.append(loss)
             self.state.updates += 1
         if self.state.env_steps - self.state.last_target_sync >= config.target_update_interval:
             self.sync_target()

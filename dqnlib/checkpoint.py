@@ -55,15 +55,16 @@ def save_agent(agent: DQNAgent, path: str | os.PathLike, with_replay: bool = Fal
     """Save weights, optimizer, counters, config and generator states to directory ``path``."""
 
     def write(directory: Path) -> None:
-        torch.save(
-            {
-                "online": agent.online.state_dict(),
-                "target": agent.target.state_dict(),
-                "optimizer": agent.optimizer.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-            },
-            directory / "model.pt",
-        )
+        tensors = {
+            "online": agent.online.state_dict(),
+            "target": agent.target.state_dict(),
+            "optimizer": agent.optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+        }
+        try:
+            torch.save(tensors, directory / "model.pt")
+        except RuntimeError as error:  # torch reports a failed write (a full disk) as RuntimeError
+            raise OSError(f"writing model.pt failed ({str(error).strip().splitlines()[0]})") from None
         if with_replay:
             agent.replay_memory.save(directory / "replay")
         from dqnlib import __version__
@@ -142,13 +143,42 @@ def run_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name[len(_PREFIX) :]))
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint could not be written (full disk, no permission); older ones are intact."""
+
+
+def writable_run_dir(run_dir: Path) -> Path:
+    """Create ``run_dir`` if needed and check that files can be written there.
+
+    Raises:
+        CheckpointError: one line naming the directory and the reason.
+    """
+    probe = run_dir / ".write-test"
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise CheckpointError(f"cannot write checkpoints to {run_dir}: {error.strerror or error}") from None
+    return run_dir
+
+
 def save_run_checkpoint(agent: DQNAgent, run_dir: Path) -> Path:
-    """Checkpoint a run (with its replay memory) and prune all but the newest few."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(agent.config.to_dict(), indent=1))
-    path = save_agent(
-        agent, run_dir / "checkpoints" / f"{_PREFIX}{agent.state.env_steps:010d}", with_replay=True
-    )
+    """Checkpoint a run (with its replay memory) and prune all but the newest few.
+
+    Raises:
+        CheckpointError: one line, when the run directory cannot be written; the
+            checkpoints already there are left as they were.
+    """
+    target = run_dir / "checkpoints" / f"{_PREFIX}{agent.state.env_steps:010d}"
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(agent.config.to_dict(), indent=1))
+        path = save_agent(agent, target, with_replay=True)
+    except OSError as error:
+        raise CheckpointError(
+            f"cannot write checkpoint {target}: {error.strerror or error}; training stopped, older checkpoints kept"
+        ) from None
     for old in run_checkpoints(run_dir)[: -agent.config.keep_checkpoints]:
         shutil.rmtree(old, ignore_errors=True)
     logger.info("checkpoint written to %s", path)

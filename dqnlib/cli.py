@@ -10,7 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from dqnlib.agent import TrainingDiverged
+from dqnlib.checkpoint import CheckpointError
 from dqnlib.games import list_games, minimal_action_set
+from dqnlib.metrics import MetricsError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -80,10 +83,11 @@ def _parse_value(text: str) -> object:
     return text
 
 
-def _train(args: argparse.Namespace) -> None:
+def _train(args: argparse.Namespace) -> int:
     from dqnlib.agent import DQNAgent
-    from dqnlib.checkpoint import newest_run_checkpoint
+    from dqnlib.checkpoint import newest_run_checkpoint, read_state, save_run_checkpoint
     from dqnlib.config import make_config
+    from dqnlib.games import is_atari, resolve_game
 
     overrides = {name: _parse_value(value) for name, value in args.set}
     if args.checkpoint_every is not None:
@@ -92,6 +96,14 @@ def _train(args: argparse.Namespace) -> None:
     run_dir = args.run_dir or Path("runs") / config.game.lower().replace("/", "_")
     newest = newest_run_checkpoint(run_dir)
     if newest is not None:
+        saved_game = read_state(newest)["config"]["game"]
+        same = (
+            resolve_game(saved_game) == resolve_game(config.game)
+            if is_atari(saved_game) and is_atari(config.game)
+            else saved_game == config.game
+        )
+        if not same:
+            raise ValueError(f"{run_dir} holds a {saved_game} run; give another --run-dir for {config.game}")
         agent = DQNAgent.load(newest, run_dir=run_dir)
         print(
             f"resuming {run_dir} from {newest.name}: step {agent.state.env_steps:,}, "
@@ -108,10 +120,15 @@ def _train(args: argparse.Namespace) -> None:
         )
         return
     agent.train(remaining)
-    from dqnlib.checkpoint import save_run_checkpoint
-
+    if agent.stopped_by is not None:
+        print(
+            f"stopped by {agent.stopped_by} at step {agent.state.env_steps:,}; checkpoint written to {run_dir}; "
+            "run the same command to continue"
+        )
+        return 130
     path = save_run_checkpoint(agent, run_dir)
     print(f"done: {agent.state.env_steps:,} steps; checkpoint {path}")
+    return 0
 
 
 def _load(path: Path):
@@ -162,11 +179,22 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = {"train": _train, "evaluate": _evaluate, "play": _play, "games": _games}[args.command]
     try:
-        command(args)
-    except (ValueError, TypeError) as error:
-        print(f"python -m dqnlib {args.command}: error: {str(error).splitlines()[0]}", file=sys.stderr)
+        return command(args) or 0
+    except (ValueError, TypeError) as error:  # bad input
+        print(f"python -m dqnlib {args.command}: error: {_first_line(error)}", file=sys.stderr)
         return 2
+    except (
+        TrainingDiverged,
+        CheckpointError,
+        MetricsError,
+    ) as error:  # training stopped; the run directory is intact
+        print(f"python -m dqnlib {args.command}: error: {_first_line(error)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    return 0
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -11,6 +11,10 @@ from pathlib import Path
 FIELDS = ("agent_step", "episode", "return", "loss", "epsilon", "fps")
 
 
+class MetricsError(RuntimeError):
+    """metrics.csv could not be written (full disk, no permission)."""
+
+
 class MetricsLogger:
     """Appends one row per finished game; ``return`` is the raw game score."""
 
@@ -25,13 +29,15 @@ class MetricsLogger:
     def log_game(
         self, agent_step: int, episode: int, score: float, loss: float, epsilon: float, fps: float
     ) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         new = not self.path.exists()
-        with open(self.path, "a", newline="") as file:
-            writer = csv.writer(file)
-            if new:
-                writer.writerow(FIELDS)
-            writer.writerow([agent_step, episode, score, loss, epsilon, fps])
+        try:
+            with open(self.path, "a", newline="") as file:
+                writer = csv.writer(file)
+                if new:
+                    writer.writerow(FIELDS)
+                writer.writerow([agent_step, episode, score, loss, epsilon, fps])
+        except OSError as error:
+            raise MetricsError(f"cannot write {self.path}: {error.strerror or error}") from None
         if self._writer is not None:
             self._writer.add_scalar("game/raw_score", score, agent_step)
             self._writer.add_scalar("loss/huber", loss, agent_step)

@@ -1,0 +1,253 @@
+"""Crash safety, resume, and hostile or damaged input (checkpoints, CLI flags, config fields)."""
+
+import dataclasses
+import hashlib
+import json
+import os
+import pickle
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dqnlib import AtariDQNAgent, DQNAgent, TrainConfig
+from dqnlib.agent import TrainingDiverged
+from dqnlib.checkpoint import CheckpointError, run_checkpoints
+from dqnlib.cli import main as cli_main
+
+
+def tree_digest(directory: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(directory)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
+
+
+def same_weights(a: DQNAgent, b: DQNAgent) -> bool:
+    pairs = zip(a.online.state_dict().values(), b.online.state_dict().values(), strict=True)
+    return all(torch.equal(x, y) for x, y in pairs)
+
+
+@pytest.fixture(scope="module")
+def saved_run(tmp_path_factory) -> Path:
+    """A tiny Breakout run directory with one full checkpoint (weights, optimizer, replay)."""
+    run_dir = tmp_path_factory.mktemp("run")
+    agent = AtariDQNAgent(preset="tiny", seed=1, run_dir=run_dir, checkpoint_every=600)
+    agent.train(600)
+    return run_dir
+
+
+def test_resume_restores_the_learner_bit_for_bit_and_two_resumes_agree(saved_run):
+    newest = run_checkpoints(saved_run)[-1]
+    first, second = DQNAgent.load(newest), DQNAgent.load(newest)
+    assert first.state.env_steps == 600 and first.state.updates > 0
+    assert len(first.replay_memory) == len(second.replay_memory) > 0
+    first.train(400)
+    second.train(400)
+    assert same_weights(first, second)
+    assert first.state == second.state
+
+
+def test_sigint_ends_the_step_writes_a_checkpoint_and_train_continues(tmp_path):
+    agent = AtariDQNAgent(preset="tiny", run_dir=tmp_path)
+    timer = threading.Timer(3.0, os.kill, args=(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        agent.train(1_000_000)
+    finally:
+        timer.cancel()
+    assert agent.stopped_by == "SIGINT"
+    stopped_at = agent.state.env_steps
+    assert run_checkpoints(tmp_path)[-1].name == f"step_{stopped_at:010d}"
+    agent.train(100)
+    assert agent.state.env_steps == stopped_at + 100
+
+
+def test_nan_loss_stops_training_naming_the_step_and_keeps_the_checkpoint(tmp_path):
+    agent = AtariDQNAgent(preset="tiny", run_dir=tmp_path, checkpoint_every=400)
+    agent.train(400)
+    before = tree_digest(tmp_path / "checkpoints")
+    with torch.no_grad():
+        next(agent.online.parameters()).fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match=r"at step 4\d\d") as info:
+        agent.train(1_000)
+    assert "\n" not in str(info.value)
+    assert tree_digest(tmp_path / "checkpoints") == before
+
+
+def test_a_full_disk_stops_training_with_one_line_and_older_checkpoints_stay(tmp_path):
+    agent = AtariDQNAgent(preset="tiny", run_dir=tmp_path, checkpoint_every=400)
+    agent.train(400)
+    before = tree_digest(tmp_path / "checkpoints")
+    # Files may grow to 1 MB at most from here: writing the next checkpoint fails as on a full disk.
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, limits[1]))
+    try:
+        with pytest.raises(CheckpointError, match="cannot write checkpoint .*step_0000000800") as info:
+            agent.train(400)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, handler)
+    assert "\n" not in str(info.value)
+    assert tree_digest(tmp_path / "checkpoints") == before
+    assert DQNAgent.load(tmp_path / "checkpoints" / "step_0000000400").state.env_steps == 400
+
+
+def test_an_unwritable_run_directory_is_one_line(capsys):
+    with pytest.raises(CheckpointError, match="cannot write checkpoints to /proc/dqnlib-run") as info:
+        AtariDQNAgent(preset="tiny", run_dir="/proc/dqnlib-run")
+    assert "\n" not in str(info.value)
+    assert cli_main(["train", "--preset", "tiny", "--run-dir", "/proc/dqnlib-run", "--steps", "10"]) == 1
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+class RunsACommand:
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def damaged_copy(saved_run: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "checkpoint"
+    shutil.copytree(run_checkpoints(saved_run)[-1], copy)
+    return copy
+
+
+def test_a_checkpoint_crafted_to_run_a_command_is_refused(saved_run, tmp_path):
+    checkpoint = damaged_copy(saved_run, tmp_path)
+    marker = tmp_path / "pwned"
+    (checkpoint / "model.pt").write_bytes(pickle.dumps(RunsACommand(str(marker))))
+    with pytest.raises(ValueError, match="cannot load weights") as info:
+        DQNAgent.load(checkpoint)
+    assert "\n" not in str(info.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda c: (c / "model.pt").write_bytes((c / "model.pt").read_bytes()[:500]), "cannot load weights"),
+        (lambda c: (c / "model.pt").write_bytes(b""), "cannot load weights"),
+        (lambda c: (c / "state.json").write_text(""), "damaged"),
+        (lambda c: (c / "state.json").unlink(), "not a dqnlib checkpoint"),
+        (lambda c: _edit_state(c, version=99), "newer dqnlib"),
+        (lambda c: _edit_state(c, config={"hidden_size": 32}), "cannot load weights"),
+        (lambda c: _edit_state(c, config={"game": "Pong"}), "cannot load weights"),
+        (lambda c: (c / "replay" / "frames.npy").write_bytes(b"\x93NUMPY"), "damaged"),
+    ],
+    ids=["truncated", "empty", "empty-state", "no-state", "newer", "other-shape", "other-game", "replay"],
+)
+def test_damaged_checkpoints_are_one_line_errors_and_change_nothing(saved_run, tmp_path, damage, message):
+    checkpoint = damaged_copy(saved_run, tmp_path)
+    damage(checkpoint)
+    before = tree_digest(checkpoint)
+    with pytest.raises(ValueError, match=message) as info:
+        DQNAgent.load(checkpoint)
+    assert "\n" not in str(info.value)
+    assert tree_digest(checkpoint) == before
+
+
+def _edit_state(checkpoint: Path, version: int | None = None, config: dict | None = None) -> None:
+    state = json.loads((checkpoint / "state.json").read_text())
+    if version is not None:
+        state["version"] = version
+    state["config"].update(config or {})
+    (checkpoint / "state.json").write_text(json.dumps(state))
+
+
+def test_sigkill_at_random_moments_then_resume_reaches_the_target(tmp_path):
+    """Kill -9 a training process five times; each restart resumes from a loadable checkpoint."""
+    run_dir, target = tmp_path / "run", 6_000
+    command = [sys.executable, "-m", "dqnlib", "train", "--preset", "tiny", "--steps", str(target)]
+    command += ["--run-dir", str(run_dir), "--checkpoint-every", "400"]
+    rng = np.random.default_rng(0)
+    resumed_from = []
+    for _ in range(5):
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            process.wait(timeout=float(rng.uniform(4.0, 9.0)))
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        resumed_from.append(run_checkpoints(run_dir)[-1].name if run_checkpoints(run_dir) else None)
+        for checkpoint in run_checkpoints(run_dir):
+            DQNAgent.load(checkpoint)  # every complete checkpoint loads
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert finished.returncode == 0, finished.stderr
+    assert DQNAgent.load(run_checkpoints(run_dir)[-1]).state.env_steps == target
+    steps = [int(name.split("_")[1]) for name in resumed_from if name]
+    assert steps == sorted(steps) and len(steps) >= 3
+    assert not [p for p in (run_dir / "checkpoints").iterdir() if p.name.startswith(".")]
+
+
+# ---------------------------------------------------------------- every CLI flag and config field
+
+BAD_FLAGS = [
+    ["train", "--game", ""],
+    ["train", "--game", "Breakot"],
+    ["train", "--steps", "0"],
+    ["train", "--steps", "1.5"],
+    ["train", "--preset", "huge"],
+    ["train", "--seed", "minus"],
+    ["train", "--seed", "-1"],
+    ["train", "--checkpoint-every", "0"],
+    ["train", "--checkpoint-every", "often"],
+    ["train", "--set", "no_equals_sign"],
+    ["train", "--set", "unknown_field=1"],
+    ["train", "--run-dir"],
+    ["train", "--bogus"],
+    ["evaluate", "--checkpoint", "missing/dir"],
+    ["evaluate", "--checkpoint", "."],
+    ["evaluate", "--checkpoint", "x", "--episodes", "0"],
+    ["evaluate", "--checkpoint", "x", "--protocol", "atari100k"],
+    ["evaluate", "--checkpoint", "x", "--epsilon", "lots"],
+    ["play", "--checkpoint", "missing/dir"],
+    ["play", "--checkpoint", "x", "--max-steps", "-5"],
+    ["games", "--all"],
+    [],
+]
+
+
+@pytest.mark.parametrize("argv", BAD_FLAGS, ids=[" ".join(a) or "empty" for a in BAD_FLAGS])
+def test_every_bad_flag_is_one_line_and_exit_2(argv, capsys):
+    try:
+        code = cli_main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1, err
+
+
+def bad_values(field: dataclasses.Field) -> list[str]:
+    """Values that no field of this type accepts: the wrong type, or out of every field's range."""
+    return {
+        "int": ["abc", "1.5", "-7"],
+        "float": ["abc", "-0.5"],
+        "bool": ["maybe", "3"],
+        "str": ["", "3", "nonsense"],
+    }[field.type]
+
+
+CONFIG_CASES = [
+    (field.name, value) for field in dataclasses.fields(TrainConfig) for value in bad_values(field)
+]
+
+
+@pytest.mark.parametrize("name, value", CONFIG_CASES)
+def test_every_config_field_with_a_bad_value_is_one_line_and_exit_2(name, value, capsys, tmp_path):
+    code = cli_main(["train", "--run-dir", str(tmp_path), "--steps", "10", "--set", f"{name}={value}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and name in err, err
