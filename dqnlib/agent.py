@@ -49,6 +49,11 @@ def make_training_env(config: TrainConfig) -> gymnasium.vector.VectorEnv:
     raise AssertionError("unreachable")
 
 
+def same_game(a: str, b: str) -> bool:
+    """Whether two names mean the same game (any spelling of an Atari name)."""
+    return resolve_game(a) == resolve_game(b) if is_atari(a) and is_atari(b) else a == b
+
+
 def select_device(config: TrainConfig) -> torch.device:
     if config.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' but no CUDA device is available; use device='auto' or 'cpu'")
@@ -97,9 +102,16 @@ class DQNAgent:
         run_dir: where metrics and checkpoints go (None: nothing is written unless asked).
     """
 
-    def __init__(self, config: TrainConfig, run_dir: str | os.PathLike | None = None) -> None:
-        self.config = config
+    def __init__(
+        self, config: TrainConfig, run_dir: str | os.PathLike | None = None, resume: bool = True
+    ) -> None:
         self.run_dir = Path(run_dir) if run_dir is not None else None
+        newest = (
+            checkpoint.newest_run_checkpoint(self.run_dir) if resume and self.run_dir is not None else None
+        )
+        if newest is not None:
+            config = self._saved_config(config, newest)
+        self.config = config
         self.env = make_training_env(config)
         self.atari = is_atari(config.game)
         self.device = select_device(config)
@@ -151,9 +163,26 @@ class DQNAgent:
         self._resetting = np.zeros(config.num_envs, dtype=bool)
         self._env_seed = config.seed
         self.stopped_by: str | None = None  # the signal that ended the last train() early
+        self.resumed: str | None = None  # what a resume restored, when the run directory had a checkpoint
         self.metrics = (
             MetricsLogger(checkpoint.writable_run_dir(self.run_dir)) if self.run_dir is not None else None
         )
+        if newest is not None:
+            self.resumed = checkpoint.restore(self, newest)
+            logger.warning(self.resumed)
+
+    @staticmethod
+    def _saved_config(config: TrainConfig, newest: Path) -> TrainConfig:
+        """A run directory's own config; a different game is an error, other differences are logged."""
+        saved = TrainConfig.from_dict(checkpoint.read_state(newest)["config"])
+        if not same_game(saved.game, config.game):
+            raise ValueError(
+                f"{newest.parent.parent} holds a {saved.game} run, not {config.game}; use another run_dir"
+            )
+        differing = [name for name, value in config.to_dict().items() if getattr(saved, name) != value]
+        if differing:
+            logger.warning("resuming with the run's saved config; it differs in %s", ", ".join(differing))
+        return saved
 
     @property
     def _replay_memory(self) -> ReplayMemory:
@@ -306,7 +335,7 @@ class DQNAgent:
             self._observations = next_observations
             self.state.env_steps += n
             bar.update(n)
-            if self.state.env_steps >= config.learning_starts:
+            if self.replay_memory.transitions_added >= max(config.learning_starts, config.batch_size):
                 self._learn_due(n)
             if self.state.env_steps >= next_log:
                 next_log += config.log_every
@@ -317,7 +346,7 @@ class DQNAgent:
             if stop.requested is not None:
                 self.stopped_by = stop.requested
                 if self.run_dir is not None:
-                    checkpoint.save_run_checkpoint(self, self.run_dir)
+                    checkpoint.save_run_checkpoint(self, self.run_dir, with_replay=True)
                 return
 
     def train_until(

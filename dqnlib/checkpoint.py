@@ -108,13 +108,26 @@ def load_agent(
     cls: type[DQNAgent], path: str | os.PathLike, run_dir: str | os.PathLike | None = None
 ) -> DQNAgent:
     """Rebuild an agent of class ``cls`` from a checkpoint directory."""
-    from dqnlib.agent import DQNAgent, TrainingState
+    from dqnlib.agent import DQNAgent
 
     path = Path(path)
-    state = read_state(path)
-    config = TrainConfig.from_dict(state["config"])
+    config = TrainConfig.from_dict(read_state(path)["config"])
     agent = cls.__new__(cls)
-    DQNAgent.__init__(agent, config, run_dir=run_dir)
+    DQNAgent.__init__(agent, config, run_dir=run_dir, resume=False)
+    restore(agent, path)
+    return agent
+
+
+def restore(agent: DQNAgent, path: Path) -> str:
+    """Load a checkpoint into ``agent`` (built from the same config); returns what was restored.
+
+    The replay memory comes from this checkpoint, or else from the newest older checkpoint
+    of the same run that holds one, or else starts empty (learning then waits until it
+    holds ``learning_starts`` transitions again).
+    """
+    from dqnlib.agent import TrainingState
+
+    state = read_state(path)
     try:
         weights = torch.load(path / "model.pt", map_location=agent.device, weights_only=True)
         agent.online.load_state_dict(weights["online"])
@@ -127,11 +140,23 @@ def load_agent(
     agent.state = TrainingState(**state["counters"])
     agent.rng.bit_generator.state = state["rng_state"]
     agent.recent_scores.extend(state["recent_scores"])
-    if (path / "replay").is_dir():
-        agent.replay_memory = ReplayMemory.load(path / "replay")
+    older = (
+        [p for p in run_checkpoints(path.parent) if p.name < path.name]
+        if path.name.startswith(_PREFIX)
+        else []
+    )
+    with_replay = [p for p in [*older, path] if (p / "replay").is_dir()]
+    if with_replay:
+        agent.replay_memory = ReplayMemory.load(with_replay[-1] / "replay")
+        memory = f"replay memory of {agent.replay_memory.transitions_added:,} transitions from {with_replay[-1].name}"
+    else:
+        memory = "no replay memory (it refills before learning goes on)"
     # Environments restart their episodes on resume, with a seed that depends on the step.
-    agent._env_seed = config.seed + agent.state.env_steps
-    return agent
+    agent._env_seed = agent.config.seed + agent.state.env_steps
+    return (
+        f"resumed from {path}: step {agent.state.env_steps:,}, {agent.state.updates:,} updates, weights, "
+        f"optimizer, counters and generator states, {memory}; environments restart their episodes"
+    )
 
 
 def run_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
@@ -163,24 +188,32 @@ def writable_run_dir(run_dir: Path) -> Path:
     return run_dir
 
 
-def save_run_checkpoint(agent: DQNAgent, run_dir: Path) -> Path:
-    """Checkpoint a run (with its replay memory) and prune all but the newest few.
+def save_run_checkpoint(agent: DQNAgent, run_dir: Path, with_replay: bool = False) -> Path:
+    """Checkpoint a run and prune all but the newest few (and the newest with a replay memory).
+
+    The replay memory goes into every ``replay_checkpoint_every``-th checkpoint, and into
+    any checkpoint asked ``with_replay`` (the last one of a run, or one written on a stop).
 
     Raises:
         CheckpointError: one line, when the run directory cannot be written; the
             checkpoints already there are left as they were.
     """
     target = run_dir / "checkpoints" / f"{_PREFIX}{agent.state.env_steps:010d}"
+    count = agent.state.env_steps // agent.config.checkpoint_every
+    with_replay = with_replay or count % agent.config.replay_checkpoint_every == 0
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps(agent.config.to_dict(), indent=1))
-        path = save_agent(agent, target, with_replay=True)
+        path = save_agent(agent, target, with_replay=with_replay)
     except OSError as error:
         raise CheckpointError(
             f"cannot write checkpoint {target}: {error.strerror or error}; training stopped, older checkpoints kept"
         ) from None
-    for old in run_checkpoints(run_dir)[: -agent.config.keep_checkpoints]:
-        shutil.rmtree(old, ignore_errors=True)
+    checkpoints = run_checkpoints(run_dir)
+    with_memory = [p for p in checkpoints if (p / "replay").is_dir()][-1:]
+    for old in checkpoints[: -agent.config.keep_checkpoints]:
+        if old not in with_memory:
+            shutil.rmtree(old, ignore_errors=True)
     logger.info("checkpoint written to %s", path)
     return path
 

@@ -85,34 +85,16 @@ def _parse_value(text: str) -> object:
 
 def _train(args: argparse.Namespace) -> int:
     from dqnlib.agent import DQNAgent
-    from dqnlib.checkpoint import newest_run_checkpoint, read_state, save_run_checkpoint
+    from dqnlib.checkpoint import save_run_checkpoint
     from dqnlib.config import make_config
-    from dqnlib.games import is_atari, resolve_game
 
     overrides = {name: _parse_value(value) for name, value in args.set}
     if args.checkpoint_every is not None:
         overrides["checkpoint_every"] = args.checkpoint_every
     config = make_config(args.preset, game=args.game, seed=args.seed, **overrides)
     run_dir = args.run_dir or Path("runs") / config.game.lower().replace("/", "_")
-    newest = newest_run_checkpoint(run_dir)
-    if newest is not None:
-        saved_game = read_state(newest)["config"]["game"]
-        same = (
-            resolve_game(saved_game) == resolve_game(config.game)
-            if is_atari(saved_game) and is_atari(config.game)
-            else saved_game == config.game
-        )
-        if not same:
-            raise ValueError(f"{run_dir} holds a {saved_game} run; give another --run-dir for {config.game}")
-        agent = DQNAgent.load(newest, run_dir=run_dir)
-        print(
-            f"resuming {run_dir} from {newest.name}: step {agent.state.env_steps:,}, "
-            f"{agent.state.updates:,} updates, replay memory of {agent.replay_memory.transitions_added:,} "
-            "transitions restored; environments restart their episodes"
-        )
-    else:
-        agent = DQNAgent(config, run_dir=run_dir)
-        print(f"new run in {run_dir}: {config.game}, preset {args.preset}, seed {config.seed}")
+    agent = DQNAgent(config, run_dir=run_dir)
+    print(agent.resumed or f"new run in {run_dir}: {config.game}, preset {args.preset}, seed {config.seed}")
     remaining = args.steps - agent.state.env_steps
     if remaining <= 0:
         print(
@@ -126,7 +108,7 @@ def _train(args: argparse.Namespace) -> int:
             "run the same command to continue"
         )
         return 130
-    path = save_run_checkpoint(agent, run_dir)
+    path = save_run_checkpoint(agent, run_dir, with_replay=True)
     print(f"done: {agent.state.env_steps:,} steps; checkpoint {path}")
     return 0
 

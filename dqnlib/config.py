@@ -16,6 +16,9 @@ class TrainConfig:
     """Everything a DQN run depends on. Step counts are environment steps (agent steps
     summed over the vector environments); one agent step is ``frame_skip`` = 4 ALE frames.
 
+    ``checkpoint_every`` is in environment steps; the replay memory goes into every
+    ``replay_checkpoint_every``-th checkpoint (it is most of a checkpoint's size).
+
     The defaults are the ``default`` preset: Double DQN with Adam and a 100,000-transition
     memory, tuned to learn Breakout within a few million steps (in the spirit of
     CleanRL's and Dopamine's settings). ``nature`` is the table of Mnih et al. (2015).
@@ -50,6 +53,7 @@ class TrainConfig:
     precision: str = "auto"
     device: str = "auto"
     checkpoint_every: int = 100_000
+    replay_checkpoint_every: int = 1
     keep_checkpoints: int = 2
     log_every: int = 10_000
 
@@ -61,7 +65,8 @@ class TrainConfig:
                 raise ValueError(f"{field.name}={value!r} must be of type {field.type}")
         positive = (
             "num_envs replay_capacity batch_size train_frequency gradient_steps n_step "
-            "target_update_interval epsilon_decay_steps hidden_size checkpoint_every keep_checkpoints log_every"
+            "target_update_interval epsilon_decay_steps hidden_size checkpoint_every replay_checkpoint_every "
+            "keep_checkpoints log_every"
         )
         for name in positive.split():
             _require(getattr(self, name) >= 1, name, getattr(self, name), "must be >= 1")

@@ -251,3 +251,23 @@ def test_every_config_field_with_a_bad_value_is_one_line_and_exit_2(name, value,
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1 and name in err, err
+
+
+def test_the_python_api_resumes_a_run_directory_and_says_what_it_restored(saved_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(saved_run, run_dir)
+    agent = AtariDQNAgent(preset="tiny", seed=1, run_dir=run_dir)
+    assert agent.state.env_steps == 600
+    assert "step 600" in agent.resumed and "replay memory of" in agent.resumed
+    with pytest.raises(ValueError, match="holds a Breakout run, not Pong"):
+        AtariDQNAgent("Pong", preset="tiny", run_dir=run_dir)
+
+
+def test_the_replay_memory_may_be_saved_less_often_than_the_weights(tmp_path):
+    agent = AtariDQNAgent(preset="tiny", run_dir=tmp_path, checkpoint_every=300, replay_checkpoint_every=2)
+    agent.train(900)
+    with_memory = [p.name for p in run_checkpoints(tmp_path) if (p / "replay").is_dir()]
+    assert with_memory == ["step_0000000600"]  # 300 and 900 hold weights only; 600 is kept for its memory
+    resumed = AtariDQNAgent(preset="tiny", run_dir=tmp_path)
+    assert resumed.state.env_steps == 900
+    assert "from step_0000000600" in resumed.resumed
