@@ -141,7 +141,7 @@ def restore(agent: DQNAgent, path: Path) -> str:
     agent.rng.bit_generator.state = state["rng_state"]
     agent.recent_scores.extend(state["recent_scores"])
     older = (
-        [p for p in run_checkpoints(path.parent) if p.name < path.name]
+        [p for p in run_checkpoints(path.parent.parent) if p.name < path.name]
         if path.name.startswith(_PREFIX)
         else []
     )
