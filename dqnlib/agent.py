@@ -9,6 +9,7 @@ import math
 import os
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -290,12 +291,19 @@ class DQNAgent:
                 target.lerp_(online, self.config.tau)
 
     # ------------------------------------------------------------------ training
-    def train(self, steps: int, save_path: str | os.PathLike | None = None) -> TrainingState:
+    def train(
+        self,
+        steps: int,
+        save_path: str | os.PathLike | None = None,
+        callback: Callable[[DQNAgent], None] | None = None,
+    ) -> TrainingState:
         """Train ``steps`` more environment steps, continuing where the last call stopped.
 
         Args:
             steps: environment steps (summed over the vector environments), >= 1.
             save_path: write a checkpoint there when done (as :meth:`save`).
+            callback: called with the agent every ``config.log_every`` steps (e.g. a live
+                preview in a notebook); it must not draw from the agent's generators.
         Returns:
             The counters after training.
         """
@@ -310,7 +318,7 @@ class DQNAgent:
         self.stopped_by = None
         with StopRequest() as stop:
             try:
-                self._run(target_step, bar, stop)
+                self._run(target_step, bar, stop, callback)
             finally:
                 bar.close()
         if self.stopped_by is not None:
@@ -319,7 +327,9 @@ class DQNAgent:
             self.save(save_path)
         return self.state
 
-    def _run(self, target_step: int, bar: tqdm, stop: StopRequest) -> None:
+    def _run(
+        self, target_step: int, bar: tqdm, stop: StopRequest, callback: Callable[[DQNAgent], None] | None
+    ) -> None:
         """The loop of :meth:`train`: act, step, store, learn, log, checkpoint."""
         config = self.config
         n = config.num_envs
@@ -340,6 +350,8 @@ class DQNAgent:
             if self.state.env_steps >= next_log:
                 next_log += config.log_every
                 bar.set_postfix(self._postfix(epsilon, started, started_steps), refresh=False)
+                if callback is not None:
+                    callback(self)
             if self.run_dir is not None and self.state.env_steps >= next_checkpoint:
                 next_checkpoint += config.checkpoint_every
                 checkpoint.save_run_checkpoint(self, self.run_dir)
