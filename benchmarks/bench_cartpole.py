@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import torch
+from common import write_section
 
 from dqnlib import DQNAgent, make_config
 
@@ -58,14 +59,7 @@ def main() -> None:
     ]
     print("\n".join(lines))
     if args.write:
-        text = args.write.read_text() if args.write.exists() else "# dqnlib benchmarks\n\n"
-        if SECTION in text:
-            before, _, after = text.partition(SECTION)
-            rest = after.split("\n## ", 1)
-            text = before + "\n".join(lines) + ("\n## " + rest[1] if len(rest) > 1 else "")
-        else:
-            text = text.rstrip() + "\n\n" + "\n".join(lines)
-        args.write.write_text(text)
+        write_section(args.write, SECTION, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -27,10 +27,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import platform
-import re
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -42,6 +39,7 @@ import ale_py
 import gymnasium
 import numpy as np
 from ale_py import roms
+from common import command_output, cpu_model, num_cpus, verdict, write_section
 
 import dqnlib
 
@@ -54,10 +52,6 @@ VECTOR_GOAL = 1.8  # best vector env / single env, agent steps/s
 SINGLE_GOAL = 0.75  # single env agent steps/s / (raw ALE frames/s / frame skip)
 ACTION_BLOCK = 4096  # random actions drawn per call to the generator
 SECTION_TITLE = "## Environment throughput"
-FILE_HEADER = (
-    "# dqnlib benchmarks\n\n"
-    "Numbers measured by the scripts in `benchmarks/`; each section says on what machine and how to redo it.\n"
-)
 DEFAULT_COMMAND = ".venv/bin/python benchmarks/bench_envs.py --write BENCHMARKS.md"
 
 
@@ -177,27 +171,6 @@ def bench_vector_env(num_envs: int, seconds: float, warmup: float, seed: int) ->
     return Measurement(name, f"n={num_envs}", "agent steps/s", FRAME_SKIP, count, elapsed)
 
 
-def _command_output(args: list[str]) -> str | None:
-    try:
-        return subprocess.run(args, capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
-def cpu_model() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or "unknown CPU"
-    match = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
-    return match.group(1).strip() if match else platform.processor() or "unknown CPU"
-
-
-def num_cpus() -> int:
-    nproc = _command_output(["nproc"])
-    return int(nproc) if nproc and nproc.isdigit() else len(os.sched_getaffinity(0))
-
-
 @dataclass(frozen=True)
 class Ratios:
     vector_name: str
@@ -218,10 +191,6 @@ def ratios(raw: Measurement, single: Measurement, vectors: list[Measurement]) ->
     return Ratios(best.short, best.rate / single.rate, single.rate / (raw.rate / FRAME_SKIP))
 
 
-def _verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
-
-
 def table(raw: Measurement, single: Measurement, vectors: list[Measurement]) -> str:
     rows = [
         "| Measurement | Rate | Unit | Emulator frames/s |",
@@ -235,11 +204,11 @@ def table(raw: Measurement, single: Measurement, vectors: list[Measurement]) -> 
 def ratio_lines(r: Ratios, cpus: int, raw: Measurement) -> str:
     vector = (
         f"- Vector env best ({r.vector_name}) vs single env, agent steps/s on {cpus} CPUs: "
-        f"**{r.vector:.2f}x** (goal >= {VECTOR_GOAL:.1f}x): **{_verdict(r.vector_pass)}**"
+        f"**{r.vector:.2f}x** (goal >= {VECTOR_GOAL:.1f}x): {verdict(r.vector_pass)}"
     )
     single = (
         f"- Single env agent steps/s vs raw ALE frames/s / {FRAME_SKIP} ({raw.rate / FRAME_SKIP:,.0f}): "
-        f"**{r.single:.1%}** (goal >= {SINGLE_GOAL:.0%}): **{_verdict(r.single_pass)}**"
+        f"**{r.single:.1%}** (goal >= {SINGLE_GOAL:.0%}): {verdict(r.single_pass)}"
     )
     return f"{vector}\n{single}"
 
@@ -249,7 +218,7 @@ def section(
 ) -> str:
     """The markdown section recorded in ``--write FILE``: setup, machine, table and ratios."""
     cpus = num_cpus()
-    commit = _command_output(["git", "rev-parse", "--short", "HEAD"]) or "unknown"
+    commit = command_output(["git", "rev-parse", "--short", "HEAD"]) or "unknown"
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     command = f".venv/bin/python benchmarks/bench_envs.py --write {args.write}"
     if args.seconds != 10.0 or args.warmup != 1.0 or args.seed != 0:
@@ -285,19 +254,6 @@ def section(
     return "\n".join(lines)
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace the ``SECTION_TITLE`` section of ``path`` with ``text``, or append it."""
-    content = path.read_text() if path.exists() else FILE_HEADER
-    pattern = re.compile(rf"^{re.escape(SECTION_TITLE)}[ \t]*\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    match = pattern.search(content)
-    if match:
-        tail = content[match.end() :]
-        content = content[: match.start()] + text + ("\n" + tail if tail else "")
-    else:
-        content = content.rstrip("\n") + "\n\n" + text
-    path.write_text(content)
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="timed window per measurement (s)")
@@ -327,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(ratio_lines(ratios(raw, single, vectors), num_cpus(), raw))
     if args.write is not None:
-        write_section(args.write, section(raw, single, vectors, args))
+        write_section(args.write, SECTION_TITLE, section(raw, single, vectors, args))
         print(f"\nwrote '{SECTION_TITLE}' to {args.write}", file=sys.stderr)
     return 0
 

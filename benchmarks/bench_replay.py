@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import command_output, cpu_model, num_cpus, verdict, write_section
 
 from dqnlib.replay import ReplayMemory
 
@@ -68,10 +69,6 @@ MIB = 1024 * 1024
 MODES = ("uniform", "prioritized")
 CALLS = ("`sample(32)`, new arrays per call", "`sample(32, out=batch)`, reused batch")
 SECTION_TITLE = "## Replay memory"
-FILE_HEADER = (
-    "# dqnlib benchmarks\n\n"
-    "Numbers measured by the scripts in `benchmarks/`; each section says on what machine and how to redo it.\n"
-)
 
 
 # ---------------------------------------------------------------------- children
@@ -266,36 +263,11 @@ def measure_sampling(mode: str, args: argparse.Namespace) -> list[SampleResult]:
     ]
 
 
-def _command_output(args: list[str]) -> str | None:
-    try:
-        return subprocess.run(args, capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
-def cpu_model() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or "unknown CPU"
-    match = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
-    return match.group(1).strip() if match else platform.processor() or "unknown CPU"
-
-
-def num_cpus() -> int:
-    nproc = _command_output(["nproc"])
-    return int(nproc) if nproc and nproc.isdigit() else len(os.sched_getaffinity(0))
-
-
 def source_state() -> str:
     """Short HEAD commit, marked when dqnlib/ has uncommitted changes (the code the children import)."""
-    commit = _command_output(["git", "rev-parse", "--short", "HEAD"]) or "unknown"
-    dirty = _command_output(["git", "status", "--porcelain", "--", "dqnlib"])
+    commit = command_output(["git", "rev-parse", "--short", "HEAD"]) or "unknown"
+    dirty = command_output(["git", "status", "--porcelain", "--", "dqnlib"])
     return f"`{commit}`" + (" + uncommitted changes to dqnlib/" if dirty else "")
-
-
-def _verdict(ok: bool) -> str:
-    return "**PASS**" if ok else "**FAIL**"
 
 
 @dataclass(frozen=True)
@@ -311,7 +283,7 @@ class Results:
 def _rate_row(label: str, rate: float, goal: int, faults: float) -> str:
     return (
         f"| {label} | {rate:,.0f}/s ({faults:,.1f} page faults/batch) "
-        f"| >= {goal:,}/s | {_verdict(rate >= goal)} |"
+        f"| >= {goal:,}/s | {verdict(rate >= goal)} |"
     )
 
 
@@ -324,7 +296,7 @@ def table(r: Results) -> str:
         value = r.bytes_per_transition[mode]
         rows.append(
             f"| Bytes per transition, {mode} (`nbytes / capacity`) | {value:,.1f} B "
-            f"| <= {BYTES_GOAL:,} B | {_verdict(value <= BYTES_GOAL)} |"
+            f"| <= {BYTES_GOAL:,} B | {verdict(value <= BYTES_GOAL)} |"
         )
     for rss in r.rss:
         rows.append(
@@ -411,19 +383,6 @@ def section(r: Results, args: argparse.Namespace, command: str) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace the ``SECTION_TITLE`` section of ``path`` with ``text``, or append it; other sections stay."""
-    content = path.read_text() if path.exists() else FILE_HEADER
-    pattern = re.compile(rf"^{re.escape(SECTION_TITLE)}[ \t]*\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    match = pattern.search(content)
-    if match:
-        tail = content[match.end() :]
-        content = content[: match.start()] + text + ("\n" + tail if tail else "")
-    else:
-        content = content.rstrip("\n") + "\n\n" + text
-    path.write_text(content)
-
-
 def invoked_command(argv: list[str] | None) -> str:
     """The command line as run, with the interpreter relative to the working directory when inside it."""
     python = os.path.relpath(sys.executable)
@@ -495,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(table(results))
     if args.write is not None:
-        write_section(args.write, section(results, args, invoked_command(argv)))
+        write_section(args.write, SECTION_TITLE, section(results, args, invoked_command(argv)))
         print(f"\nwrote '{SECTION_TITLE}' to {args.write}", file=sys.stderr)
     return 0
 

@@ -14,12 +14,12 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from dqnlib.atomic import write_directory
 from dqnlib.config import TrainConfig
 from dqnlib.replay import ReplayMemory
 
@@ -31,24 +31,6 @@ logger = logging.getLogger(__name__)
 FORMAT = "dqnlib.checkpoint"
 FORMAT_VERSION = 1
 _PREFIX = "step_"
-
-
-def _write_directory(target: Path, write: Any) -> Path:
-    """Build a directory with ``write(staging_dir)`` and rename it over ``target`` atomically."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp.", dir=target.parent))
-    try:
-        write(staging)
-        old = target.with_name(f".{target.name}.old")
-        if target.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-        os.replace(staging, target)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
 
 
 def save_agent(agent: DQNAgent, path: str | os.PathLike, with_replay: bool = False) -> Path:
@@ -83,7 +65,7 @@ def save_agent(agent: DQNAgent, path: str | os.PathLike, with_replay: bool = Fal
             file.flush()
             os.fsync(file.fileno())
 
-    return _write_directory(Path(path), write)
+    return write_directory(Path(path), write)
 
 
 def read_state(path: str | os.PathLike) -> dict[str, Any]:

@@ -23,14 +23,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from dqnlib.atomic import write_directory
 from dqnlib.sum_tree import SumTree
 
 FORMAT = "dqnlib.replay"
@@ -484,10 +483,8 @@ class ReplayMemory:
         The directory is assembled beside the target and renamed into place, so an
         interrupted save leaves the previous copy intact.
         """
-        target = Path(directory)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
+
+        def write(staging: Path) -> None:
             arrays = {name: getattr(self, name) for name in self._ARRAYS}
             if self.tree is not None:
                 arrays["tree"] = self.tree.nodes
@@ -510,15 +507,8 @@ class ReplayMemory:
                 "arrays": {name: [list(array.shape), array.dtype.name] for name, array in arrays.items()},
             }
             (staging / "header.json").write_text(json.dumps(header))
-            old = target.with_name(f".{target.name}.old")
-            if target.exists():
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(target, old)
-            os.replace(staging, target)
-            shutil.rmtree(old, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+
+        write_directory(Path(directory), write)
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> ReplayMemory:

@@ -1,0 +1,53 @@
+"""What every benchmark script records: the machine, the commit, and its section of BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+from pathlib import Path
+
+FILE_HEADER = (
+    "# dqnlib benchmarks\n\n"
+    "Numbers measured by the scripts in `benchmarks/`; each section says on what machine and how to redo it.\n"
+)
+
+
+def command_output(args: list[str]) -> str | None:
+    """A command's stripped stdout, or None when it cannot run or fails."""
+    try:
+        return subprocess.run(args, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def cpu_model() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown CPU"
+    match = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
+    return match.group(1).strip() if match else platform.processor() or "unknown CPU"
+
+
+def num_cpus() -> int:
+    nproc = command_output(["nproc"])
+    return int(nproc) if nproc and nproc.isdigit() else len(os.sched_getaffinity(0))
+
+
+def verdict(ok: bool) -> str:
+    return "**PASS**" if ok else "**FAIL**"
+
+
+def write_section(path: Path, title: str, text: str) -> None:
+    """Replace the section headed ``title`` in ``path`` with ``text``, or append it; others stay."""
+    content = path.read_text() if path.exists() else FILE_HEADER
+    pattern = re.compile(rf"^{re.escape(title)}[ \t]*\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    match = pattern.search(content)
+    if match:
+        tail = content[match.end() :]
+        content = content[: match.start()] + text + ("\n" + tail if tail else "")
+    else:
+        content = content.rstrip("\n") + "\n\n" + text
+    path.write_text(content)

@@ -1,0 +1,32 @@
+"""Write a directory so that readers see either the old one or the new one, whole."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def write_directory(target: Path, write: Callable[[Path], None]) -> Path:
+    """Fill a fresh staging directory with ``write(staging)``, then rename it over ``target``.
+
+    The staging directory sits beside ``target`` (same filesystem, so the rename is atomic);
+    a failure or a kill before the rename leaves ``target`` as it was. A leftover
+    ``.<name>.tmp.*`` directory from a killed process is never read.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp.", dir=target.parent))
+    try:
+        write(staging)
+        old = target.with_name(f".{target.name}.old")
+        if target.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+        os.replace(staging, target)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
