@@ -271,3 +271,32 @@ def test_the_replay_memory_may_be_saved_less_often_than_the_weights(tmp_path):
     resumed = AtariDQNAgent(preset="tiny", run_dir=tmp_path)
     assert resumed.state.env_steps == 900
     assert "from step_0000000600" in resumed.resumed
+
+
+def test_two_processes_resumed_from_one_checkpoint_end_with_identical_weights(saved_run, tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        shutil.copytree(saved_run, tmp_path / name)
+        command = [
+            sys.executable,
+            "-m",
+            "dqnlib",
+            "train",
+            "--preset",
+            "tiny",
+            "--seed",
+            "1",
+            "--steps",
+            "1000",
+        ]
+        result = subprocess.run(
+            [*command, "--run-dir", str(tmp_path / name)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode == 0 and "resumed from" in result.stdout, result.stderr
+        runs.append(DQNAgent.load(run_checkpoints(tmp_path / name)[-1]))
+    assert runs[0].state.env_steps == runs[1].state.env_steps == 1000
+    assert same_weights(*runs)
