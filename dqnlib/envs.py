@@ -3,8 +3,9 @@
 Two constructors share one :class:`AtariOptions`, so a notebook and a training run see the
 same observations, ``(4, 84, 84) uint8`` per environment, channels first:
 
-- :func:`make_env`: one environment for exploring, built on gymnasium's ALE environment
-  and its ``AtariPreprocessing`` and ``FrameStackObservation`` wrappers.
+- :func:`make_env`: one environment for exploring, built on ale-py's gymnasium
+  environment (``AtariEnv``) with the steps of gymnasium's ``AtariPreprocessing`` and
+  ``FrameStackObservation`` done in place on preallocated arrays (measured faster).
 - :func:`make_vector_env`: ``num_envs`` environments stepped in ale-py's native threads
   (``ale_py.vector_env.AtariVectorEnv``), for training.
 
@@ -34,7 +35,6 @@ import ale_py
 import gymnasium
 import numpy as np
 from ale_py.env import AtariEnv
-from gymnasium.wrappers import FrameStackObservation
 
 from dqnlib.games import minimal_action_set, resolve_game
 from dqnlib.preprocessing import FRAME_SIZE, resize
@@ -234,6 +234,30 @@ class _LifeLossAndScore(gymnasium.Wrapper):
         return observation, {**info, "game_score": 0.0}
 
 
+class _ZeroPaddedStack(gymnasium.ObservationWrapper):
+    """The last ``stack_size`` frames, oldest first; a reset starts from zero frames.
+
+    gymnasium's ``FrameStackObservation(padding_type="zero")`` does the same with a deque,
+    a deep copy and an ``np.stack`` per step, a tenth of an agent step on 2 cores; this
+    shifts one preallocated array.
+    """
+
+    def __init__(self, env: gymnasium.Env, stack_size: int) -> None:
+        super().__init__(env)
+        self._stack = np.zeros((stack_size, *env.observation_space.shape), dtype=np.uint8)
+        self.observation_space = gymnasium.spaces.Box(0, 255, self._stack.shape, dtype=np.uint8)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        self._stack[:] = 0
+        return super().reset(seed=seed, options=options)
+
+    def observation(self, frame: np.ndarray) -> np.ndarray:
+        """(stack_size, 84, 84) uint8, a copy the caller may keep."""
+        self._stack[:-1] = self._stack[1:]
+        self._stack[-1] = frame
+        return self._stack.copy()
+
+
 def make_env(
     game: str = "Breakout", *, options: AtariOptions | None = None, **overrides: Any
 ) -> gymnasium.Env:
@@ -262,7 +286,7 @@ def make_env(
     env = _NoopFireReset(env, options, action_set)
     env = _SkipMaxResize(env, options)
     env = _LifeLossAndScore(env, options, _restart_action_index(action_set, options))
-    return FrameStackObservation(env, options.stack_size, padding_type="zero")
+    return _ZeroPaddedStack(env, options.stack_size)
 
 
 class AtariVectorEnv(gymnasium.vector.VectorWrapper):
