@@ -3,7 +3,8 @@ place, loadable without unpickling arbitrary objects (``torch.load(weights_only=
 
 Layout of a checkpoint directory::
 
-    state.json   format, version, config, counters, generator states, recent scores
+    state.json   format, version, config, counters, the agent's numpy generator state and
+                 Python's random state, recent scores
     model.pt     online and target weights, optimizer state, torch's RNG state (tensors only)
     replay/      the replay memory (run checkpoints only; see ReplayMemory.save)
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,6 +60,7 @@ def save_agent(agent: DQNAgent, path: str | os.PathLike, with_replay: bool = Fal
             "config": agent.config.to_dict(),
             "counters": vars(agent.state),
             "rng_state": agent.rng.bit_generator.state,
+            "python_random_state": random.getstate(),
             "recent_scores": list(agent.recent_scores),
         }
         with open(directory / "state.json", "w") as file:
@@ -121,6 +124,8 @@ def restore(agent: DQNAgent, path: Path) -> str:
         raise ValueError(f"cannot load weights from {path / 'model.pt'}: {message}") from None
     agent.state = TrainingState(**state["counters"])
     agent.rng.bit_generator.state = state["rng_state"]
+    version, internal, gauss_next = state["python_random_state"]
+    random.setstate((version, tuple(internal), gauss_next))
     agent.recent_scores.extend(state["recent_scores"])
     older = (
         [p for p in run_checkpoints(path.parent.parent) if p.name < path.name]
@@ -155,7 +160,8 @@ class CheckpointError(RuntimeError):
 
 
 def writable_run_dir(run_dir: Path) -> Path:
-    """Create ``run_dir`` if needed and check that files can be written there.
+    """Create ``run_dir`` if needed, check that files can be written there, and remove what
+    a killed checkpoint write left behind.
 
     Raises:
         CheckpointError: one line naming the directory and the reason.
@@ -167,6 +173,9 @@ def writable_run_dir(run_dir: Path) -> Path:
         probe.unlink()
     except OSError as error:
         raise CheckpointError(f"cannot write checkpoints to {run_dir}: {error.strerror or error}") from None
+    # A process killed while writing leaves a staging (.step_N.tmp.*) or .old folder: never read, removed here.
+    for leftover in (run_dir / "checkpoints").glob(f".{_PREFIX}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
     return run_dir
 
 

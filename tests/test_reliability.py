@@ -166,28 +166,38 @@ def _edit_state(checkpoint: Path, version: int | None = None, config: dict | Non
     (checkpoint / "state.json").write_text(json.dumps(state))
 
 
+def newest_step(run_dir: Path) -> int:
+    checkpoints = run_checkpoints(run_dir)
+    return int(checkpoints[-1].name.split("_")[1]) if checkpoints else 0
+
+
 def test_sigkill_at_random_moments_then_resume_reaches_the_target(tmp_path):
-    """Kill -9 a training process five times; each restart resumes from a loadable checkpoint."""
-    run_dir, target = tmp_path / "run", 6_000
+    """Kill -9 a training process five times, each at a random moment after it wrote a new
+    checkpoint; each restart resumes from a loadable checkpoint and the run reaches its target."""
+    run_dir, target, interval = tmp_path / "run", 6_000, 400
     command = [sys.executable, "-m", "dqnlib", "train", "--preset", "tiny", "--steps", str(target)]
-    command += ["--run-dir", str(run_dir), "--checkpoint-every", "400"]
+    command += ["--run-dir", str(run_dir), "--checkpoint-every", str(interval)]
     rng = np.random.default_rng(0)
-    resumed_from = []
+    resumed_steps = []
     for _ in range(5):
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        before = newest_step(run_dir)
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            process.wait(timeout=float(rng.uniform(4.0, 9.0)))
-        except subprocess.TimeoutExpired:
+            for _ in range(1200):  # until this process has written a checkpoint of its own (at most 2 min)
+                if newest_step(run_dir) > before or process.poll() is not None:
+                    break
+                threading.Event().wait(0.1)
+            threading.Event().wait(float(rng.uniform(0.0, 2.0)))  # then anywhere in the next interval
+        finally:
             process.send_signal(signal.SIGKILL)
             process.wait()
-        resumed_from.append(run_checkpoints(run_dir)[-1].name if run_checkpoints(run_dir) else None)
+        resumed_steps.append(newest_step(run_dir))
         for checkpoint in run_checkpoints(run_dir):
             DQNAgent.load(checkpoint)  # every complete checkpoint loads
     finished = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert finished.returncode == 0, finished.stderr
     assert DQNAgent.load(run_checkpoints(run_dir)[-1]).state.env_steps == target
-    steps = [int(name.split("_")[1]) for name in resumed_from if name]
-    assert steps == sorted(steps) and len(steps) >= 3
+    assert resumed_steps == sorted(resumed_steps) and resumed_steps[0] > 0
     assert not [p for p in (run_dir / "checkpoints").iterdir() if p.name.startswith(".")]
 
 
@@ -300,3 +310,33 @@ def test_two_processes_resumed_from_one_checkpoint_end_with_identical_weights(sa
         runs.append(DQNAgent.load(run_checkpoints(tmp_path / name)[-1]))
     assert runs[0].state.env_steps == runs[1].state.env_steps == 1000
     assert same_weights(*runs)
+
+
+def test_the_state_after_loading_equals_the_state_that_was_saved(tmp_path):
+    agent = AtariDQNAgent(preset="tiny", seed=4, run_dir=tmp_path, checkpoint_every=500)
+    agent.train(500)
+    loaded = DQNAgent.load(run_checkpoints(tmp_path)[-1])
+    assert same_weights(agent, loaded) and loaded.state == agent.state
+    for a, b in zip(agent.target.state_dict().values(), loaded.target.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    saved_moments = agent.optimizer.state_dict()["state"]
+    for key, moments in loaded.optimizer.state_dict()["state"].items():
+        assert all(torch.equal(moments[name], saved_moments[key][name]) for name in moments)
+    assert loaded.rng.bit_generator.state == agent.rng.bit_generator.state
+    assert loaded.replay_memory.rng.bit_generator.state == agent.replay_memory.rng.bit_generator.state
+    for name in ("frames", "actions", "rewards", "flags", "episode_steps"):
+        np.testing.assert_array_equal(getattr(loaded.replay_memory, name), getattr(agent.replay_memory, name))
+    assert list(loaded.recent_scores) == list(agent.recent_scores)
+
+
+def test_sigterm_stops_a_cli_run_with_a_checkpoint(tmp_path):
+    command = [sys.executable, "-m", "dqnlib", "train", "--preset", "tiny", "--steps", "1000000"]
+    process = subprocess.Popen([*command, "--run-dir", str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    for line in process.stdout:  # wait until training has begun
+        if "new run" in line:
+            break
+    threading.Event().wait(4.0)
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode == 130 and "stopped by SIGTERM" in out
+    assert DQNAgent.load(run_checkpoints(tmp_path)[-1]).state.env_steps > 0
