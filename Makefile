@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# The CPU build of torch 2.13.0; a bare "torch" would pull a multi-GB CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[notebooks,dev]'
+	$(BIN)/pip install --quiet -e '.[notebooks,dev,sweep]'
 	touch $(STAMP)
 
 train: $(STAMP)

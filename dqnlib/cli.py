@@ -1,4 +1,4 @@
-"""Command line: ``python -m dqnlib {train,evaluate,play,games}``. Argument parsing only;
+"""Command line: ``python -m dqnlib {train,evaluate,play,games,sweep,report}``. Argument parsing only;
 bad input is one line on stderr and exit code 2."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dqnlib.agent import TrainingDiverged
 from dqnlib.checkpoint import CheckpointError
 from dqnlib.games import list_games, minimal_action_set
 from dqnlib.metrics import MetricsError
+from dqnlib.sweep import MissingExtra
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,7 +69,34 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--seed", type=int, default=0)
 
     commands.add_parser("games", help="list installed games with their action-set sizes")
+
+    sweep = commands.add_parser("sweep", help="one run per (game, variant, seed) as Ray tasks; resumes")
+    sweep.add_argument(
+        "--games", type=_names, default=["Breakout"], help="comma-separated, e.g. Breakout,Pong"
+    )
+    sweep.add_argument("--seeds", type=_positive_int, default=3, help="seeds 0..N-1")
+    sweep.add_argument(
+        "--variants", type=_names, default=["dqn", "double", "dueling"], help="dqn,double,dueling"
+    )
+    sweep.add_argument("--steps", type=_positive_int, default=1_000_000, help="environment steps per run")
+    sweep.add_argument("--preset", default="default")
+    sweep.add_argument("--sweep-dir", type=Path, default=Path("runs/sweep"))
+    sweep.add_argument("--address", default=None, help="an existing Ray cluster (default: a local one)")
+    sweep.add_argument("--eval-episodes", type=_positive_int, default=10)
+    sweep.add_argument("--set", type=_override, action="append", default=[], metavar="FIELD=VALUE")
+
+    report = commands.add_parser("report", help="tables and figures of a sweep directory")
+    report.add_argument("sweep_dir", type=Path, metavar="SWEEP_DIR")
+    report.add_argument("--reps", type=_positive_int, default=2_000, help="bootstrap replicates")
+    report.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     return parser
+
+
+def _names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r} names nothing; give comma-separated names")
+    return names
 
 
 def _parse_value(text: str) -> object:
@@ -156,13 +184,59 @@ def _games(_: argparse.Namespace) -> None:
         print(f"{name:24s} {len(minimal_action_set(name)):2d} actions")
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from dqnlib.sweep import FAILED, STOPPED, format_summary, plan_sweep, run_sweep
+
+    specs = plan_sweep(
+        args.games,
+        args.seeds,
+        args.variants,
+        args.steps,
+        sweep_dir=args.sweep_dir,
+        preset=args.preset,
+        overrides={name: _parse_value(value) for name, value in args.set},
+        eval_episodes=args.eval_episodes,
+    )
+    print(f"sweep of {len(specs)} runs into {args.sweep_dir}")
+    results = run_sweep(
+        specs,
+        args.sweep_dir,
+        address=args.address,
+        on_result=lambda r: print(f"{r.game}/{r.variant}/seed{r.seed}: {r.status} {r.error or ''}".rstrip()),
+    )
+    print(format_summary(results))
+    if any(r.status in (FAILED, STOPPED) for r in results):
+        print("failed and stopped runs resume from their newest checkpoint when the same sweep runs again")
+    print(
+        f"summary written to {args.sweep_dir / 'summary.json'}; report: python -m dqnlib report {args.sweep_dir}"
+    )
+    return 1 if any(r.status == FAILED for r in results) else 0
+
+
+def _report(args: argparse.Namespace) -> None:
+    from dqnlib.report import write_report
+
+    if not args.sweep_dir.is_dir():
+        raise ValueError(f"sweep directory {args.sweep_dir} does not exist")
+    path = write_report(args.sweep_dir, reps=args.reps, seed=args.seed)
+    print(path.read_text())
+    print(f"wrote {path} and its figures")
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     args = build_parser().parse_args(argv)
-    command = {"train": _train, "evaluate": _evaluate, "play": _play, "games": _games}[args.command]
+    command = {
+        "train": _train,
+        "evaluate": _evaluate,
+        "play": _play,
+        "games": _games,
+        "sweep": _sweep,
+        "report": _report,
+    }[args.command]
     try:
         return command(args) or 0
-    except (ValueError, TypeError) as error:  # bad input
+    except (ValueError, TypeError, MissingExtra) as error:  # bad input, or a missing extra
         print(f"python -m dqnlib {args.command}: error: {_first_line(error)}", file=sys.stderr)
         return 2
     except (
