@@ -4,6 +4,7 @@ heads, n-step returns and prioritized replay as options, and its training loop."
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import math
 import os
@@ -186,6 +187,12 @@ class DQNAgent:
         return saved
 
     @property
+    def observations(self) -> np.ndarray | None:
+        """The current observations of the training environments, (num_envs, 4, 84, 84) uint8,
+        or None before the first :meth:`train`."""
+        return self._observations
+
+    @property
     def _replay_memory(self) -> ReplayMemory:
         """The replay memory under the name the original exploration used."""
         return self.replay_memory
@@ -305,7 +312,7 @@ class DQNAgent:
             callback: called with the agent every ``config.log_every`` steps (e.g. a live
                 preview in a notebook); it must not draw from the agent's generators.
         Returns:
-            The counters after training.
+            A copy of the counters after training.
         """
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ValueError(f"steps={steps!r} must be an integer >= 1")
@@ -325,7 +332,7 @@ class DQNAgent:
             logger.warning("training stopped by %s at step %d", self.stopped_by, self.state.env_steps)
         if save_path is not None:
             self.save(save_path)
-        return self.state
+        return dataclasses.replace(self.state)
 
     def _run(
         self, target_step: int, bar: tqdm, stop: StopRequest, callback: Callable[[DQNAgent], None] | None
