@@ -7,7 +7,7 @@ Three measurements, each a short warm-up and then a timed window of fixed length
    minimal-set actions at frame skip 1, ``reset_game()`` on game over: emulator frames/s.
 2. single env: ``dqnlib.make_env("Breakout")`` (frame skip 4), reset on terminated or
    truncated: agent steps/s.
-3. vector env: ``dqnlib.make_vector_env("Breakout", n)`` for n in 1, 2, 4, 8, stepped with
+3. vector env: ``dqnlib.make_vector_env("Breakout", n)`` for n in 1, 2, 4, 8, 16, 32, stepped with
    an int64 action array (it resets itself): agent steps/s summed over the n games.
 
 All use sticky actions at 0.25 and dqnlib's default no-op starts; actions come from a
@@ -47,7 +47,7 @@ GAME = "Breakout"
 ROM_ID = "breakout"
 STICKY_ACTION_PROBABILITY = 0.25
 FRAME_SKIP = dqnlib.AtariOptions().frame_skip
-VECTOR_SIZES = (1, 2, 4, 8)
+VECTOR_SIZES = (1, 2, 4, 8, 16, 32)
 VECTOR_GOAL = 1.8  # best vector env / single env, agent steps/s
 SINGLE_GOAL = 0.75  # single env agent steps/s / (raw ALE frames/s / frame skip)
 ACTION_BLOCK = 4096  # random actions drawn per call to the generator
