@@ -166,3 +166,11 @@ def test_cartpole_mlp_learns_within_budget():
     torch.set_num_threads(1)
     agent = DQNAgent(make_config("cartpole", seed=0))
     assert agent.train_until(195.0, max_steps=30_000, eval_every=5_000) is not None
+
+
+def test_random_play_baseline_under_a_protocol():
+    from dqnlib.evaluation import evaluate_random
+
+    result = evaluate_random("Breakout", episodes=2, protocol="nature", seed=0)
+    assert result.protocol == "nature" and result.epsilon == 1.0 and len(result.scores) == 2
+    assert all(score >= 0 for score in result.scores)
