@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from dqnlib.validation import check_field_types, require
+
 OPTIMIZERS = ("adam", "rmsprop")
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -58,52 +60,48 @@ class TrainConfig:
     log_every: int = 10_000
 
     def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            kind = {"str": str, "int": int, "float": (int, float), "bool": bool}[field.type]
-            if not isinstance(value, kind) or (field.type != "bool" and isinstance(value, bool)):
-                raise ValueError(f"{field.name}={value!r} must be of type {field.type}")
+        check_field_types(self)
         positive = (
             "num_envs replay_capacity batch_size train_frequency gradient_steps n_step "
             "target_update_interval epsilon_decay_steps hidden_size checkpoint_every replay_checkpoint_every "
             "keep_checkpoints log_every"
         )
         for name in positive.split():
-            _require(getattr(self, name) >= 1, name, getattr(self, name), "must be >= 1")
-        _require(self.seed >= 0, "seed", self.seed, "must be >= 0")
-        _require(self.learning_starts >= 0, "learning_starts", self.learning_starts, "must be >= 0")
-        _require(
+            require(getattr(self, name) >= 1, name, getattr(self, name), "must be >= 1")
+        require(self.seed >= 0, "seed", self.seed, "must be >= 0")
+        require(self.learning_starts >= 0, "learning_starts", self.learning_starts, "must be >= 0")
+        require(
             self.batch_size <= self.replay_capacity,
             "batch_size",
             self.batch_size,
             f"must be <= replay_capacity={self.replay_capacity}",
         )
         for name in ("gamma", "tau", "epsilon_start", "epsilon_end", "sticky_action_probability"):
-            _require(0.0 <= getattr(self, name) <= 1.0, name, getattr(self, name), "must be in [0, 1]")
-        _require(self.tau > 0.0, "tau", self.tau, "must be in (0, 1]")
+            require(0.0 <= getattr(self, name) <= 1.0, name, getattr(self, name), "must be in [0, 1]")
+        require(self.tau > 0.0, "tau", self.tau, "must be in (0, 1]")
         for name in ("learning_rate", "adam_epsilon", "max_grad_norm"):
-            _require(getattr(self, name) > 0.0, name, getattr(self, name), "must be > 0")
-        _require(self.priority_alpha >= 0.0, "priority_alpha", self.priority_alpha, "must be >= 0")
-        _require(
+            require(getattr(self, name) > 0.0, name, getattr(self, name), "must be > 0")
+        require(self.priority_alpha >= 0.0, "priority_alpha", self.priority_alpha, "must be >= 0")
+        require(
             0.0 <= self.priority_beta_start <= 1.0,
             "priority_beta_start",
             self.priority_beta_start,
             "must be in [0, 1]",
         )
-        _require(
+        require(
             self.optimizer in OPTIMIZERS,
             "optimizer",
             self.optimizer,
             f"must be one of {', '.join(OPTIMIZERS)}",
         )
-        _require(
+        require(
             self.precision in PRECISIONS,
             "precision",
             self.precision,
             f"must be one of {', '.join(PRECISIONS)}",
         )
-        _require(self.device in DEVICES, "device", self.device, f"must be one of {', '.join(DEVICES)}")
-        _require(bool(self.game.strip()), "game", self.game, "must be a game name")
+        require(self.device in DEVICES, "device", self.device, f"must be one of {', '.join(DEVICES)}")
+        require(bool(self.game.strip()), "game", self.game, "must be a game name")
 
     def epsilon(self, step: int) -> float:
         """Exploration rate after ``step`` environment steps: linear decay, then constant."""
@@ -121,11 +119,6 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown config field {unknown[0]!r}; known fields: {', '.join(sorted(known))}")
         return cls(**values)
-
-
-def _require(ok: bool, name: str, value: object, rule: str) -> None:
-    if not ok:
-        raise ValueError(f"{name}={value!r} {rule}")
 
 
 PRESETS: dict[str, dict[str, Any]] = {

@@ -38,6 +38,7 @@ from ale_py.env import AtariEnv
 
 from dqnlib.games import minimal_action_set, resolve_game
 from dqnlib.preprocessing import FRAME_SIZE, resize
+from dqnlib.validation import check_field_types, require
 
 _NOOP, _FIRE = 0, 1  # ALE action codes
 
@@ -73,27 +74,18 @@ class AtariOptions:
     max_episode_frames: int = 108_000
 
     def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            expected = {"bool": bool, "int": int, "float": (int, float)}[field.type]
-            if not isinstance(value, expected) or (field.type != "bool" and isinstance(value, bool)):
-                raise TypeError(f"{field.name}={value!r} must be of type {field.type}")
-        _check(self.noop_max >= 0, "noop_max", self.noop_max, "must be >= 0")
-        _check(self.frame_skip >= 1, "frame_skip", self.frame_skip, "must be >= 1")
-        _check(8 <= self.screen_size <= 210, "screen_size", self.screen_size, "must be in [8, 210]")
-        _check(self.stack_size >= 1, "stack_size", self.stack_size, "must be >= 1")
-        _check(
+        check_field_types(self, error=TypeError)
+        require(self.noop_max >= 0, "noop_max", self.noop_max, "must be >= 0")
+        require(self.frame_skip >= 1, "frame_skip", self.frame_skip, "must be >= 1")
+        require(8 <= self.screen_size <= 210, "screen_size", self.screen_size, "must be in [8, 210]")
+        require(self.stack_size >= 1, "stack_size", self.stack_size, "must be >= 1")
+        require(
             0.0 <= self.sticky_action_probability <= 1.0,
             "sticky_action_probability",
             self.sticky_action_probability,
             "must be in [0, 1]",
         )
-        _check(self.max_episode_frames >= 1, "max_episode_frames", self.max_episode_frames, "must be >= 1")
-
-
-def _check(ok: bool, name: str, value: object, rule: str) -> None:
-    if not ok:
-        raise ValueError(f"{name}={value!r} {rule}")
+        require(self.max_episode_frames >= 1, "max_episode_frames", self.max_episode_frames, "must be >= 1")
 
 
 def options_from(options: AtariOptions | None, overrides: dict[str, Any]) -> AtariOptions:

@@ -31,6 +31,7 @@ import numpy as np
 
 from dqnlib.atomic import write_directory
 from dqnlib.sum_tree import SumTree
+from dqnlib.validation import require
 
 FORMAT = "dqnlib.replay"
 FORMAT_VERSION = 1
@@ -102,23 +103,17 @@ class ReplaySpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "frame_shape", tuple(int(side) for side in self.frame_shape))
-        _require(self.num_envs >= 1, "num_envs", self.num_envs, "must be >= 1")
-        _require(self.stack_size >= 1, "stack_size", self.stack_size, "must be >= 1")
-        _require(self.n_step >= 1, "n_step", self.n_step, "must be >= 1")
+        require(self.num_envs >= 1, "num_envs", self.num_envs, "must be >= 1")
+        require(self.stack_size >= 1, "stack_size", self.stack_size, "must be >= 1")
+        require(self.n_step >= 1, "n_step", self.n_step, "must be >= 1")
         minimum = self.num_envs * (self.stack_size + self.n_step + 1)
-        _require(self.capacity >= minimum, "capacity", self.capacity, f"must be >= {minimum} for this memory")
-        _require(0.0 <= self.gamma <= 1.0, "gamma", self.gamma, "must be in [0, 1]")
-        _require(self.alpha >= 0.0, "alpha", self.alpha, "must be >= 0")
-        _require(0.0 <= self.beta_start <= 1.0, "beta_start", self.beta_start, "must be in [0, 1]")
-        _require(0.0 <= self.beta_end <= 1.0, "beta_end", self.beta_end, "must be in [0, 1]")
-        _require(self.beta_steps >= 1, "beta_steps", self.beta_steps, "must be >= 1")
-        _require(self.priority_epsilon > 0.0, "priority_epsilon", self.priority_epsilon, "must be > 0")
-        _require(np.dtype(self.frame_dtype) is not None, "frame_dtype", self.frame_dtype, "")
-
-
-def _require(ok: bool, name: str, value: object, rule: str) -> None:
-    if not ok:
-        raise ValueError(f"{name}={value!r} {rule}")
+        require(self.capacity >= minimum, "capacity", self.capacity, f"must be >= {minimum} for this memory")
+        require(0.0 <= self.gamma <= 1.0, "gamma", self.gamma, "must be in [0, 1]")
+        require(self.alpha >= 0.0, "alpha", self.alpha, "must be >= 0")
+        require(0.0 <= self.beta_start <= 1.0, "beta_start", self.beta_start, "must be in [0, 1]")
+        require(0.0 <= self.beta_end <= 1.0, "beta_end", self.beta_end, "must be in [0, 1]")
+        require(self.beta_steps >= 1, "beta_steps", self.beta_steps, "must be >= 1")
+        require(self.priority_epsilon > 0.0, "priority_epsilon", self.priority_epsilon, "must be > 0")
 
 
 class ReplayMemory:
@@ -154,11 +149,15 @@ class ReplayMemory:
         priority_epsilon: float = 1e-6,
         rng: np.random.Generator | int = 0,
     ) -> None:
+        try:
+            frame_dtype = np.dtype(frame_dtype).name
+        except TypeError:
+            raise ValueError(f"frame_dtype={frame_dtype!r} is not a numpy dtype") from None
         self.spec = ReplaySpec(
             capacity=capacity,
             num_envs=num_envs,
             frame_shape=tuple(frame_shape),
-            frame_dtype=np.dtype(frame_dtype).name,
+            frame_dtype=frame_dtype,
             stack_size=stack_size,
             n_step=n_step,
             gamma=gamma,

@@ -206,6 +206,7 @@ def test_sampling_is_seeded():
         ({"alpha": -0.5}, "alpha"),
         ({"gamma": 1.5}, "gamma"),
         ({"num_envs": 0}, "num_envs"),
+        ({"frame_dtype": "pixels"}, "frame_dtype"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(kwargs, name):

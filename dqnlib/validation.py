@@ -1,0 +1,24 @@
+"""One-line checks of user input for the validated dataclasses (configs, options, specs)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+_TYPES = {"str": str, "int": int, "float": (int, float), "bool": bool}
+
+
+def require(ok: bool, name: str, value: object, rule: str) -> None:
+    """Raise ``ValueError("name=value rule")`` unless ``ok``."""
+    if not ok:
+        raise ValueError(f"{name}={value!r} {rule}")
+
+
+def check_field_types(instance: object, error: type[Exception] = ValueError) -> None:
+    """Each field of a dataclass holds its annotated type (``"int"``, ``"float"``, ``"bool"``,
+    ``"str"``; other annotations are not checked); a bool is not accepted as a number."""
+    for field in dataclasses.fields(instance):
+        if field.type not in _TYPES:
+            continue
+        value = getattr(instance, field.name)
+        if not isinstance(value, _TYPES[field.type]) or (field.type != "bool" and isinstance(value, bool)):
+            raise error(f"{field.name}={value!r} must be of type {field.type}")
