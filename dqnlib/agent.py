@@ -427,9 +427,10 @@ class DQNAgent:
         """Play ``episodes`` whole games under a named protocol; see :mod:`dqnlib.evaluation`."""
         return evaluate_agent(self, episodes=episodes, protocol=protocol, epsilon=epsilon, seed=seed)
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write weights, optimizer, counters and config to a checkpoint directory (atomically)."""
-        return checkpoint.save_agent(self, path)
+    def save(self, path: str | os.PathLike, weights_only: bool = False) -> Path:
+        """Write weights, optimizer, counters and config to a checkpoint directory (atomically);
+        ``weights_only`` leaves out the target network and the optimizer (a quarter of the size)."""
+        return checkpoint.save_agent(self, path, weights_only=weights_only)
 
     @classmethod
     def load(cls, path: str | os.PathLike, run_dir: str | os.PathLike | None = None) -> DQNAgent:

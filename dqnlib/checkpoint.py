@@ -5,7 +5,8 @@ Layout of a checkpoint directory::
 
     state.json   format, version, config, counters, the agent's numpy generator state and
                  Python's random state, recent scores
-    model.pt     online and target weights, optimizer state, torch's RNG state (tensors only)
+    model.pt     online and target weights, optimizer state, torch's RNG state (tensors only);
+                 a weights-only checkpoint (export_checkpoint) holds the online weights alone
     replay/      the replay memory (run checkpoints only; see ReplayMemory.save)
 """
 
@@ -35,40 +36,86 @@ FORMAT_VERSION = 1
 _PREFIX = "step_"
 
 
-def save_agent(agent: DQNAgent, path: str | os.PathLike, with_replay: bool = False) -> Path:
-    """Save weights, optimizer, counters, config and generator states to directory ``path``."""
-
-    def write(directory: Path) -> None:
-        tensors = {
-            "online": agent.online.state_dict(),
+def write_checkpoint(
+    agent: DQNAgent, directory: Path, with_replay: bool = False, weights_only: bool = False
+) -> None:
+    """Write the checkpoint files into an existing, empty ``directory`` (not atomic by itself;
+    :func:`save_agent` wraps it)."""
+    tensors = {"online": agent.online.state_dict()}
+    if not weights_only:
+        tensors |= {
             "target": agent.target.state_dict(),
             "optimizer": agent.optimizer.state_dict(),
             "torch_rng": torch.get_rng_state(),
         }
-        try:
-            torch.save(tensors, directory / "model.pt")
-        except RuntimeError as error:  # torch reports a failed write (a full disk) as RuntimeError
-            raise OSError(f"writing model.pt failed ({str(error).strip().splitlines()[0]})") from None
-        if with_replay:
-            agent.replay_memory.save(directory / "replay")
-        from dqnlib import __version__
+    try:
+        torch.save(tensors, directory / "model.pt")
+    except RuntimeError as error:  # torch reports a failed write (a full disk) as RuntimeError
+        raise OSError(f"writing model.pt failed ({str(error).strip().splitlines()[0]})") from None
+    if with_replay:
+        agent.replay_memory.save(directory / "replay")
+    from dqnlib import __version__
 
-        state = {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "dqnlib_version": __version__,
-            "config": agent.config.to_dict(),
-            "counters": vars(agent.state),
-            "rng_state": agent.rng.bit_generator.state,
-            "python_random_state": random.getstate(),
-            "recent_scores": list(agent.recent_scores),
-        }
-        with open(directory / "state.json", "w") as file:
-            json.dump(state, file, indent=1)
-            file.flush()
-            os.fsync(file.fileno())
+    state = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "dqnlib_version": __version__,
+        "config": agent.config.to_dict(),
+        "counters": vars(agent.state),
+        "rng_state": agent.rng.bit_generator.state,
+        "python_random_state": random.getstate(),
+        "recent_scores": list(agent.recent_scores),
+    }
+    with open(directory / "state.json", "w") as file:
+        json.dump(state, file, indent=1)
+        file.flush()
+        os.fsync(file.fileno())
 
-    return write_directory(Path(path), write)
+
+def save_agent(
+    agent: DQNAgent, path: str | os.PathLike, with_replay: bool = False, weights_only: bool = False
+) -> Path:
+    """Save weights, optimizer, counters, config and generator states to directory ``path``.
+
+    ``weights_only`` keeps only the online network's weights in ``model.pt`` (a quarter of
+    the size: no target network, no optimizer state), for shipping a trained agent; loading
+    it copies them into the target network and starts a fresh optimizer.
+    """
+    if with_replay and weights_only:
+        raise ValueError("a weights-only checkpoint cannot hold the replay memory")
+    return write_directory(
+        Path(path), lambda directory: write_checkpoint(agent, directory, with_replay, weights_only)
+    )
+
+
+def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Write a small copy of a run checkpoint for sharing: weights-only ``model.pt`` and
+    ``state.json``, plus the run's ``metrics.csv`` and ``learning_curve.png`` when the
+    checkpoint sits in a run directory (``RUN/checkpoints/step_N``). ``out`` must not exist."""
+    from dqnlib.agent import DQNAgent
+
+    checkpoint, out = Path(checkpoint), Path(out)
+    if out.exists():
+        raise ValueError(f"{out} already exists; choose a new directory (nothing was written)")
+    agent = load_agent(DQNAgent, checkpoint)
+    metrics = checkpoint.parent.parent / "metrics.csv"
+
+    def write(directory: Path) -> None:
+        write_checkpoint(agent, directory, weights_only=True)
+        if metrics.is_file():
+            import matplotlib.pyplot as plt
+
+            from dqnlib.plotting import plot_learning_curve
+
+            shutil.copyfile(metrics, directory / "metrics.csv")
+            ax = plot_learning_curve(directory / "metrics.csv")
+            ax.set_title(
+                f"{agent.config.game}: learning curve of the run up to step {agent.state.env_steps:,}"
+            )
+            ax.figure.savefig(directory / "learning_curve.png", dpi=100, bbox_inches="tight")
+            plt.close(ax.figure)
+
+    return write_directory(out, write)
 
 
 def read_state(path: str | os.PathLike) -> dict[str, Any]:
@@ -116,9 +163,10 @@ def restore(agent: DQNAgent, path: Path) -> str:
     try:
         weights = torch.load(path / "model.pt", map_location=agent.device, weights_only=True)
         agent.online.load_state_dict(weights["online"])
-        agent.target.load_state_dict(weights["target"])
-        agent.optimizer.load_state_dict(weights["optimizer"])
-        torch.set_rng_state(weights["torch_rng"])
+        agent.target.load_state_dict(weights.get("target", weights["online"]))
+        if "optimizer" in weights:
+            agent.optimizer.load_state_dict(weights["optimizer"])
+            torch.set_rng_state(weights["torch_rng"])
     except Exception as error:  # noqa: BLE001 - torch raises many kinds for damaged or hostile files
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ValueError(f"cannot load weights from {path / 'model.pt'}: {message}") from None
@@ -140,9 +188,10 @@ def restore(agent: DQNAgent, path: Path) -> str:
         memory = "no replay memory (it refills before learning goes on)"
     # Environments restart their episodes on resume, with a seed that depends on the step.
     agent._env_seed = agent.config.seed + agent.state.env_steps
+    restored = "optimizer" if "optimizer" in weights else "a fresh optimizer (weights-only checkpoint)"
     return (
         f"resumed from {path}: step {agent.state.env_steps:,}, {agent.state.updates:,} updates, weights, "
-        f"optimizer, counters and generator states, {memory}; environments restart their episodes"
+        f"{restored}, counters and generator states, {memory}; environments restart their episodes"
     )
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m dqnlib {train,evaluate,play,games,sweep,report}``. Argument parsing only;
+"""Command line: ``python -m dqnlib {train,evaluate,play,export,games,sweep,report}``. Argument parsing only;
 bad input is one line on stderr and exit code 2."""
 
 from __future__ import annotations
@@ -7,8 +7,6 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-
-import numpy as np
 
 from dqnlib.agent import TrainingDiverged
 from dqnlib.checkpoint import CheckpointError
@@ -67,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--protocol", default="nature", choices=["nature", "machado"])
     play.add_argument("--max-steps", type=_positive_int, default=5_000)
     play.add_argument("--seed", type=int, default=0)
+
+    export = commands.add_parser(
+        "export", help="a small weights-only copy of a checkpoint, with its run's metrics and learning curve"
+    )
+    export.add_argument("--checkpoint", type=Path, required=True)
+    export.add_argument("--out", type=Path, required=True, help="a new directory")
 
     commands.add_parser("games", help="list installed games with their action-set sizes")
 
@@ -155,28 +159,24 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _play(args: argparse.Namespace) -> None:
-    from PIL import Image
-
-    from dqnlib.envs import make_env
-    from dqnlib.evaluation import get_protocol
+    from dqnlib.episode import record_episode
 
     if args.out.suffix.lower() != ".gif":
         raise ValueError(f"--out {args.out}: only .gif is supported")
-    agent = _load(args.checkpoint)
-    protocol = get_protocol(args.protocol)
-    env = make_env(agent.config.game, terminal_on_life_loss=False, clip_rewards=False, **protocol.env_options)
-    rng = np.random.default_rng(args.seed)
-    state, _ = env.reset(seed=args.seed)
-    frames, score = [Image.fromarray(env.render())], 0.0
-    for _ in range(args.max_steps):
-        state, _, terminated, truncated, info = env.step(agent.act(state, protocol.epsilon, rng=rng))
-        frames.append(Image.fromarray(env.render()))
-        score = info["game_score"]
-        if terminated or truncated:
-            break
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    frames[0].save(args.out, save_all=True, append_images=frames[1:], duration=50, loop=0)
-    print(f"wrote {args.out}: {len(frames)} frames, score {score:g}")
+    episode = record_episode(_load(args.checkpoint), args.protocol, seed=args.seed, max_steps=args.max_steps)
+    episode.write_gif(args.out)
+    ended = "game over" if episode.game_over else f"stopped at --max-steps {args.max_steps:,}"
+    print(f"wrote {args.out}: {len(episode.frames)} frames, score {episode.score:g} ({ended})")
+
+
+def _export(args: argparse.Namespace) -> None:
+    from dqnlib.checkpoint import export_checkpoint
+
+    if not args.checkpoint.exists():
+        raise ValueError(f"checkpoint {args.checkpoint} does not exist")
+    path = export_checkpoint(args.checkpoint, args.out)
+    files = ", ".join(f"{p.name} ({p.stat().st_size / 1e6:.1f} MB)" for p in sorted(path.iterdir()))
+    print(f"wrote {path}: {files}")
 
 
 def _games(_: argparse.Namespace) -> None:
@@ -230,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         "train": _train,
         "evaluate": _evaluate,
         "play": _play,
+        "export": _export,
         "games": _games,
         "sweep": _sweep,
         "report": _report,

@@ -224,6 +224,9 @@ BAD_FLAGS = [
     ["evaluate", "--checkpoint", "x", "--epsilon", "lots"],
     ["play", "--checkpoint", "missing/dir"],
     ["play", "--checkpoint", "x", "--max-steps", "-5"],
+    ["play", "--checkpoint", "x", "--out", "episode.mp4"],
+    ["export", "--checkpoint", "missing/dir", "--out", "somewhere"],
+    ["export", "--checkpoint", "x"],
     ["games", "--all"],
     [],
 ]

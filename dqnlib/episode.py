@@ -1,0 +1,134 @@
+"""One game played by an agent, recorded step by step for watching and plotting.
+
+:func:`record_episode` plays a whole Atari game under an evaluation protocol (see
+:mod:`dqnlib.evaluation`) and keeps, per agent step, the RGB screen, the Q-values the
+network gave, the action taken, the raw reward and the lives left. ``python -m dqnlib play``
+writes the frames as a GIF; notebook 05 shows them inline and plots the Q-values.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from dqnlib.envs import make_env
+from dqnlib.evaluation import get_protocol
+from dqnlib.games import action_name, minimal_action_set
+
+if TYPE_CHECKING:
+    from dqnlib.agent import DQNAgent
+
+
+@dataclass(frozen=True)
+class RecordedEpisode:
+    """A game of ``T`` agent steps (4 frames each).
+
+    Attributes:
+        frames: (T + 1, 210, 160, 3) uint8 RGB screens, the first one after reset.
+        q_values: (T, num_actions) float32, the network's values of the state before each step.
+        actions: (T,) int64 indices into the game's action set, as the agent chose them
+            (epsilon-greedy under the protocol).
+        rewards: (T,) float64 raw (unclipped) rewards.
+        lives: (T,) int64 lives left after each step.
+        action_names: the ALE name of each action index, e.g. ``("NOOP", "FIRE", ...)``.
+        score: the raw game score at the end.
+        game_over: whether the game ended (False when ``max_steps`` stopped it first).
+        protocol: the evaluation protocol it was played under.
+        epsilon: the exploration rate used.
+    """
+
+    frames: np.ndarray
+    q_values: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    lives: np.ndarray
+    action_names: tuple[str, ...]
+    score: float
+    game_over: bool
+    protocol: str
+    epsilon: float
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    def gif_bytes(self, every: int = 1, frame_ms: int = 50) -> bytes:
+        """The screens as an animated GIF, keeping every ``every``-th one."""
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every={every!r} must be an integer >= 1")
+        images = [Image.fromarray(frame) for frame in self.frames[::every]]
+        buffer = io.BytesIO()
+        images[0].save(
+            buffer, format="GIF", save_all=True, append_images=images[1:], duration=frame_ms, loop=0
+        )
+        return buffer.getvalue()
+
+    def write_gif(self, path: str | os.PathLike, every: int = 1, frame_ms: int = 50) -> Path:
+        """Write :meth:`gif_bytes` to ``path`` (a ``.gif`` file) and return the path."""
+        path = Path(path)
+        if path.suffix.lower() != ".gif":
+            raise ValueError(f"{path}: only .gif is supported")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(self.gif_bytes(every, frame_ms))
+        return path
+
+
+def record_episode(
+    agent: DQNAgent,
+    protocol: str = "nature",
+    seed: int = 0,
+    max_steps: int = 27_000,
+    epsilon: float | None = None,
+) -> RecordedEpisode:
+    """Play one whole game of ``agent.config.game`` under ``protocol`` and record it.
+
+    Args:
+        agent: an Atari agent (its own training generator is not touched).
+        protocol: ``"nature"`` or ``"machado"``: sticky actions, noop starts, episode cap
+            and the default epsilon.
+        seed: seeds the environment and the epsilon-greedy draws.
+        max_steps: agent steps at most (27,000 steps = 108,000 frames, the longest game).
+        epsilon: overrides the protocol's exploration rate.
+    """
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+        raise ValueError(f"max_steps={max_steps!r} must be an integer >= 1")
+    chosen = get_protocol(protocol)
+    epsilon = chosen.epsilon if epsilon is None else float(epsilon)
+    if not 0.0 <= epsilon <= 1.0:
+        raise ValueError(f"epsilon={epsilon!r} must be in [0, 1]")
+    env = make_env(agent.config.game, terminal_on_life_loss=False, clip_rewards=False, **chosen.env_options)
+    rng = np.random.default_rng(seed)
+    state, _ = env.reset(seed=seed)
+    frames, q_values, actions, rewards, lives = [env.render()], [], [], [], []
+    score, game_over = 0.0, False
+    for _ in range(max_steps):
+        q = agent.q_values(state)  # (num_actions,) float32
+        action = int(rng.integers(len(q))) if rng.random() < epsilon else int(q.argmax())
+        state, _, terminated, truncated, info = env.step(action)
+        frames.append(env.render())
+        q_values.append(q)
+        actions.append(action)
+        rewards.append(info["raw_reward"])
+        lives.append(info["lives"])
+        score = info["game_score"]
+        if terminated or truncated:
+            game_over = True
+            break
+    env.close()
+    return RecordedEpisode(
+        frames=np.stack(frames),
+        q_values=np.array(q_values, dtype=np.float32),
+        actions=np.array(actions, dtype=np.int64),
+        rewards=np.array(rewards, dtype=np.float64),
+        lives=np.array(lives, dtype=np.int64),
+        action_names=tuple(action_name(code) for code in minimal_action_set(agent.config.game)),
+        score=float(score),
+        game_over=game_over,
+        protocol=chosen.name,
+        epsilon=epsilon,
+    )
