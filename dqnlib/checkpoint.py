@@ -12,6 +12,7 @@ Layout of a checkpoint directory::
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
@@ -39,8 +40,9 @@ _PREFIX = "step_"
 def write_checkpoint(
     agent: DQNAgent, directory: Path, with_replay: bool = False, weights_only: bool = False
 ) -> None:
-    """Write the checkpoint files into an existing, empty ``directory`` (not atomic by itself;
-    :func:`save_agent` wraps it)."""
+    """Write ``model.pt`` and ``state.json`` (and ``replay/`` with ``with_replay``) into an
+    existing, empty ``directory``; ``weights_only`` as in :func:`save_agent`. Not atomic by
+    itself: :func:`save_agent` writes into a staging directory and renames it."""
     tensors = {"online": agent.online.state_dict()}
     if not weights_only:
         tensors |= {
@@ -89,33 +91,52 @@ def save_agent(
 
 
 def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Path:
-    """Write a small copy of a run checkpoint for sharing: weights-only ``model.pt`` and
-    ``state.json``, plus the run's ``metrics.csv`` and ``learning_curve.png`` when the
-    checkpoint sits in a run directory (``RUN/checkpoints/step_N``). ``out`` must not exist."""
-    from dqnlib.agent import DQNAgent
-
-    checkpoint, out = Path(checkpoint), Path(out)
+    """Write a small copy of a checkpoint for sharing: ``state.json`` and a weights-only
+    ``model.pt`` (the online network), plus, when the checkpoint is a run checkpoint
+    (``RUN/checkpoints/step_N``), the run's ``metrics.csv`` up to step N and its learning curve
+    as ``learning_curve.png``. ``out`` must not exist. Nothing but these two files is read:
+    no environment or replay memory is built."""
+    checkpoint, out = Path(checkpoint).resolve(), Path(out)
     if out.exists():
         raise ValueError(f"{out} already exists; choose a new directory (nothing was written)")
-    agent = load_agent(DQNAgent, checkpoint)
-    metrics = checkpoint.parent.parent / "metrics.csv"
+    state = read_state(checkpoint)
+    try:
+        online = torch.load(checkpoint / "model.pt", map_location="cpu", weights_only=True)["online"]
+    except Exception as error:  # noqa: BLE001 - torch raises many kinds for damaged or hostile files
+        raise ValueError(
+            f"cannot load weights from {checkpoint / 'model.pt'}: {_first_line(error)}"
+        ) from None
+    steps = state["counters"]["env_steps"]
+    in_run = checkpoint.parent.name == "checkpoints" and checkpoint.name.startswith(_PREFIX)
+    metrics = checkpoint.parent.parent / "metrics.csv" if in_run else None
 
     def write(directory: Path) -> None:
-        write_checkpoint(agent, directory, weights_only=True)
-        if metrics.is_file():
+        torch.save({"online": online}, directory / "model.pt")
+        shutil.copyfile(checkpoint / "state.json", directory / "state.json")
+        if metrics is not None and metrics.is_file():
             import matplotlib.pyplot as plt
 
             from dqnlib.plotting import plot_learning_curve
 
-            shutil.copyfile(metrics, directory / "metrics.csv")
+            with (
+                open(metrics, newline="") as source,
+                open(directory / "metrics.csv", "w", newline="") as target,
+            ):
+                rows = csv.DictReader(source)
+                writer = csv.DictWriter(target, fieldnames=rows.fieldnames or [])
+                writer.writeheader()
+                writer.writerows(row for row in rows if int(row["agent_step"]) <= steps)
             ax = plot_learning_curve(directory / "metrics.csv")
-            ax.set_title(
-                f"{agent.config.game}: learning curve of the run up to step {agent.state.env_steps:,}"
-            )
+            ax.set_title(f"{state['config']['game']}: learning curve of the run up to step {steps:,}")
             ax.figure.savefig(directory / "learning_curve.png", dpi=100, bbox_inches="tight")
             plt.close(ax.figure)
 
     return write_directory(out, write)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def read_state(path: str | os.PathLike) -> dict[str, Any]:
@@ -168,8 +189,7 @@ def restore(agent: DQNAgent, path: Path) -> str:
             agent.optimizer.load_state_dict(weights["optimizer"])
             torch.set_rng_state(weights["torch_rng"])
     except Exception as error:  # noqa: BLE001 - torch raises many kinds for damaged or hostile files
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"cannot load weights from {path / 'model.pt'}: {message}") from None
+        raise ValueError(f"cannot load weights from {path / 'model.pt'}: {_first_line(error)}") from None
     agent.state = TrainingState(**state["counters"])
     agent.rng.bit_generator.state = state["rng_state"]
     version, internal, gauss_next = state["python_random_state"]

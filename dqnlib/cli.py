@@ -165,7 +165,13 @@ def _play(args: argparse.Namespace) -> None:
         raise ValueError(f"--out {args.out}: only .gif is supported")
     episode = record_episode(_load(args.checkpoint), args.protocol, seed=args.seed, max_steps=args.max_steps)
     episode.write_gif(args.out)
-    ended = "game over" if episode.game_over else f"stopped at --max-steps {args.max_steps:,}"
+    ended = (
+        "game over"
+        if episode.game_over
+        else "frame cap"
+        if episode.truncated
+        else f"--max-steps {args.max_steps:,}"
+    )
     print(f"wrote {args.out}: {len(episode.frames)} frames, score {episode.score:g} ({ended})")
 
 
@@ -244,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         TrainingDiverged,
         CheckpointError,
         MetricsError,
-    ) as error:  # training stopped; the run directory is intact
+        OSError,
+    ) as error:  # stopped by a runtime failure (e.g. a full disk); what was saved is intact
         print(f"python -m dqnlib {args.command}: error: {_first_line(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

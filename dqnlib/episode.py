@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from dqnlib.agent import DQNAgent
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RecordedEpisode:
     """A game of ``T`` agent steps (4 frames each).
 
@@ -38,7 +38,8 @@ class RecordedEpisode:
         lives: (T,) int64 lives left after each step.
         action_names: the ALE name of each action index, e.g. ``("NOOP", "FIRE", ...)``.
         score: the raw game score at the end.
-        game_over: whether the game ended (False when ``max_steps`` stopped it first).
+        game_over: whether the game ended with its last life lost.
+        truncated: whether the protocol's frame cap ended it first.
         protocol: the evaluation protocol it was played under.
         epsilon: the exploration rate used.
     """
@@ -51,6 +52,7 @@ class RecordedEpisode:
     action_names: tuple[str, ...]
     score: float
     game_over: bool
+    truncated: bool
     protocol: str
     epsilon: float
 
@@ -59,8 +61,9 @@ class RecordedEpisode:
 
     def gif_bytes(self, every: int = 1, frame_ms: int = 50) -> bytes:
         """The screens as an animated GIF, keeping every ``every``-th one."""
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every={every!r} must be an integer >= 1")
+        for name, value in (("every", every), ("frame_ms", frame_ms)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r} must be an integer >= 1")
         images = [Image.fromarray(frame) for frame in self.frames[::every]]
         buffer = io.BytesIO()
         images[0].save(
@@ -103,32 +106,39 @@ def record_episode(
         raise ValueError(f"epsilon={epsilon!r} must be in [0, 1]")
     env = make_env(agent.config.game, terminal_on_life_loss=False, clip_rewards=False, **chosen.env_options)
     rng = np.random.default_rng(seed)
-    state, _ = env.reset(seed=seed)
-    frames, q_values, actions, rewards, lives = [env.render()], [], [], [], []
-    score, game_over = 0.0, False
-    for _ in range(max_steps):
-        q = agent.q_values(state)  # (num_actions,) float32
-        action = int(rng.integers(len(q))) if rng.random() < epsilon else int(q.argmax())
-        state, _, terminated, truncated, info = env.step(action)
-        frames.append(env.render())
-        q_values.append(q)
-        actions.append(action)
-        rewards.append(info["raw_reward"])
-        lives.append(info["lives"])
-        score = info["game_score"]
-        if terminated or truncated:
-            game_over = True
-            break
-    env.close()
+    try:
+        state, _ = env.reset(seed=seed)
+        first = env.render()  # (210, 160, 3) uint8
+        # Pages of an np.empty array are only backed by memory once written, so the frames
+        # of a short game cost what they hold, not max_steps screens, and nothing is copied.
+        frames = np.empty((max_steps + 1, *first.shape), dtype=np.uint8)
+        frames[0] = first
+        q_values, actions, rewards, lives = [], [], [], []
+        info = {"game_score": 0.0, "game_over": False}
+        truncated = False
+        for step in range(1, max_steps + 1):
+            q = agent.q_values(state)  # (num_actions,) float32
+            action = int(rng.integers(len(q))) if rng.random() < epsilon else int(q.argmax())
+            state, _, terminated, truncated, info = env.step(action)
+            frames[step] = env.render()
+            q_values.append(q)
+            actions.append(action)
+            rewards.append(info["raw_reward"])
+            lives.append(info["lives"])
+            if terminated or truncated:
+                break
+    finally:
+        env.close()
     return RecordedEpisode(
-        frames=np.stack(frames),
+        frames=frames[: len(actions) + 1],
         q_values=np.array(q_values, dtype=np.float32),
         actions=np.array(actions, dtype=np.int64),
         rewards=np.array(rewards, dtype=np.float64),
         lives=np.array(lives, dtype=np.int64),
         action_names=tuple(action_name(code) for code in minimal_action_set(agent.config.game)),
-        score=float(score),
-        game_over=game_over,
+        score=float(info["game_score"]),
+        game_over=bool(info["game_over"]),
+        truncated=bool(truncated),
         protocol=chosen.name,
         epsilon=epsilon,
     )

@@ -8,7 +8,7 @@ training runs, the figures present, and no JavaScript errors. It needs Debian's 
 browser and downloads none of its own; without them it is skipped with the reason.
 
 Screenshots go to ``runs/browser/`` (git-ignored): each notebook when finished, and notebook 04
-during training, the picture the README shows.
+during training (the README's ``docs/notebook04_in_jupyterlab.png`` is a copy of one).
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import nbformat
 import pytest
-from test_notebooks import with_fast_parameters
+
+nbformat = pytest.importorskip("nbformat", reason="needs the notebooks extra: pip install -e '.[notebooks]'")
+pytest.importorskip("jupyterlab", reason="needs the notebooks extra: pip install -e '.[notebooks]'")
+from test_notebooks import with_fast_parameters  # after the skips above: it needs nbformat
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright_api = pytest.importorskip(
@@ -41,7 +43,8 @@ pytestmark = [
 REPOSITORY = Path(__file__).resolve().parent.parent
 SCREENSHOTS = REPOSITORY / "runs" / "browser"
 TOKEN = "dqnlib-browser-test"
-CELL_TIMEOUT_S = 300
+NOTEBOOK_TIMEOUT_S = 300  # for all cells of one notebook
+STALLED_S = 15  # no cell running and no prompt changing for this long: run-all stopped early
 # Chromium as root in a container, with no network beyond loopback: no sandbox, no GPU, and
 # none of the background connections that this machine's closed network would refuse.
 CHROMIUM_ARGS = [
@@ -89,6 +92,7 @@ def free_port() -> int:
 
 def port_is_free(port: int) -> bool:
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # ignore TIME_WAIT leftovers
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -145,12 +149,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
                 time.sleep(0.5)
         yield base_url, root
     finally:
-        os.killpg(server.pid, signal.SIGTERM)  # the server shuts its kernels down on SIGTERM
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)  # the server shuts its kernels down on SIGTERM
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
         log.close()
     assert port_is_free(port), f"port {port} still in use after JupyterLab stopped"
 
@@ -171,7 +176,7 @@ def run_in_lab(browser: object, base_url: str, name: str, during_run=None) -> di
     page_errors: list[str] = []
     page.on("pageerror", lambda error: page_errors.append(str(error)))
     page.on("console", lambda message: page_errors.extend([message.text] if message.type == "error" else []))
-    page.goto(f"{base_url}/lab/tree/notebooks/{name}?token={TOKEN}")
+    page.goto(f"{base_url}/lab/tree/notebooks/{name}?reset&token={TOKEN}")  # reset: no other tabs
     notebook = page.get_by_role("tabpanel", name=name)  # other notebooks of the workspace may be open
     notebook.locator(".jp-CodeCell").first.wait_for(timeout=120_000)
     page.wait_for_function(  # the status bar reads "Python 3 (ipykernel) | Idle" once the kernel is up
@@ -183,12 +188,19 @@ def run_in_lab(browser: object, base_url: str, name: str, during_run=None) -> di
         preview_cell.evaluate(WATCH_PREVIEW_JS)
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.click("li[data-command='runmenu:run-all']")
-    deadline = time.monotonic() + CELL_TIMEOUT_S
+    deadline = time.monotonic() + NOTEBOOK_TIMEOUT_S
+    prompts, changed = [], time.monotonic()
     while True:
-        prompts = [prompt.strip() for prompt in cells.locator(".jp-InputPrompt").all_text_contents()]
+        latest = [prompt.strip() for prompt in cells.locator(".jp-InputPrompt").all_text_contents()]
+        if latest != prompts:
+            prompts, changed = latest, time.monotonic()
         if all(prompt not in ("[ ]:", "[*]:", ":", "") for prompt in prompts):
             break
-        assert time.monotonic() < deadline, f"{name}: cells still running after {CELL_TIMEOUT_S} s: {prompts}"
+        if "[*]:" not in prompts and time.monotonic() - changed > STALLED_S:
+            break  # an error stopped run-all; the checks below say which cells did not run
+        assert time.monotonic() < deadline, (
+            f"{name}: cells still running after {NOTEBOOK_TIMEOUT_S} s: {prompts}"
+        )
         if during_run is not None:
             during_run(page)
         time.sleep(0.5)
@@ -245,13 +257,17 @@ def test_training_notebook_in_jupyterlab(lab: tuple[str, Path], browser: object)
     committed = fast_copy(name, root / "notebooks")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
+    taken = []
+
     def screenshot_while_training(page: object) -> None:
-        """While the preview cell runs and has shown an image, keep a screenshot of it."""
+        """Once the preview has changed while its cell runs, take one screenshot of it."""
         cell = page.get_by_role("tabpanel", name=name).locator(".jp-CodeCell", has_text="LivePreview()")
         running = cell.locator(".jp-InputPrompt").inner_text().strip() == "[*]:"
-        if running and cell.locator(".jp-OutputArea-output img").count():
+        shown = page.evaluate("(window.previewImages || []).filter(image => image.running).length")
+        if running and shown >= 2 and not taken:
             cell.scroll_into_view_if_needed()
             page.screenshot(path=SCREENSHOTS / "04_training_during_training.png")
+            taken.append(True)
 
     shown = run_in_lab(browser, base_url, name, during_run=screenshot_while_training)
     check_finished(name, shown, root, committed)
