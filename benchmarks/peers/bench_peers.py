@@ -208,9 +208,8 @@ def run_ceiling(seconds: float) -> dict:
         agent = dqnlib.AtariDQNAgent("Breakout", preset="tiny", hidden_size=512, precision=precision)
         agent.train(agent.config.learning_starts + 8)  # fills the memory a little
         batch = agent.replay_memory.sample(batch_size)
-        name = (
-            "dqnlib, bf16 autocast + channels-last, fused Adam" if agent.bf16 else "dqnlib fp32, fused Adam"
-        )
+        speed = "bf16 autocast + channels-last" if agent.bf16 else "fp32"
+        name = f"dqnlib's update as trained (Double DQN: online pass over 2B), {speed}, fused Adam"
         rates[name] = rate(lambda agent=agent, batch=batch: agent.learn(batch))
     return {"ceiling": rates}
 
@@ -291,7 +290,9 @@ def section(results: dict[str, dict], ceiling: dict, args: argparse.Namespace) -
                 f"Breakout, {THREADS} torch threads per trainer, replay {HYPERPARAMETERS['buffer_size']:,}, batch "
                 f"{HYPERPARAMETERS['batch_size']}, learning starts {HYPERPARAMETERS['learning_starts']:,}, train "
                 f"frequency {HYPERPARAMETERS['train_frequency']}, target update {HYPERPARAMETERS['target_update']:,}; "
-                f"{args.steps:,} environment steps per trainer, one after another in one session. Steps/s over the "
+                f"{args.steps:,} environment steps per trainer, one after another in one session; other settings "
+                "are each trainer's defaults (dqnlib steps 4 games at once, SB3 and CleanRL one). Peak RSS is "
+                "after these steps, not with a full replay memory. Steps/s over the "
                 "learning phase from the timestamps of the Adam steps (4 environment steps per update). "
                 f"CleanRL edits for gymnasium 1.x: {'; '.join(f'`{old.strip()}` -> `{new.strip()}`' for old, new in CLEANRL_EDITS)}."
             ),
