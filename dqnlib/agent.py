@@ -266,21 +266,19 @@ class DQNAgent:
         not_done = torch.as_tensor(~batch.dones, device=self.device, dtype=torch.float32)
         discounts = torch.as_tensor(batch.discounts, device=self.device)
         weights = torch.as_tensor(batch.weights, device=self.device)
-        batch_size = len(batch.actions)
         with self._autocast():
+            # The bootstrap needs no gradient: the next states go through both networks
+            # without a graph, so that the backward pass covers the B states only (a single
+            # online pass over states and next states together would double its cost).
             with torch.no_grad():
                 next_target_q = self.target(next_states).float()  # (B, A)
-            if config.double_dqn:  # one online pass over states and next states together
-                pairs = torch.cat([states, next_states]) if batch.pairs is None else self._tensor(batch.pairs)
-                online_q = self.online(pairs).float()  # (2B, A)
-                q_all, next_online_q = online_q[:batch_size], online_q[batch_size:].detach()
-                next_actions = next_online_q.argmax(dim=1, keepdim=True)  # (B, 1)
-            else:
-                q_all = self.online(states).float()
-                next_actions = next_target_q.argmax(dim=1, keepdim=True)
-            next_q = next_target_q.gather(1, next_actions).squeeze(1)  # (B,)
-            targets = rewards + discounts * not_done * next_q
-            q = q_all.gather(1, actions[:, None]).squeeze(1)  # (B,)
+                if config.double_dqn:  # the online network chooses, the target network values
+                    next_actions = self.online(next_states).argmax(dim=1, keepdim=True)  # (B, 1)
+                else:
+                    next_actions = next_target_q.argmax(dim=1, keepdim=True)
+                next_q = next_target_q.gather(1, next_actions).squeeze(1)  # (B,)
+                targets = rewards + discounts * not_done * next_q
+            q = self.online(states).float().gather(1, actions[:, None]).squeeze(1)  # (B,)
         td_errors = targets - q
         loss = (weights * nn.functional.smooth_l1_loss(q, targets, reduction="none")).mean()
         self.optimizer.zero_grad(set_to_none=True)

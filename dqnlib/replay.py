@@ -69,7 +69,8 @@ class ReplayBatch:
         weights: (B,) float32 importance weights (all ones without prioritized replay).
         indices: (B,) int64 slots, to pass back to :meth:`ReplayMemory.update_priorities`.
         pairs: (2B, stack_size, *frame_shape): states then next states in one array, of
-            which ``states`` and ``next_states`` are the two halves (None for a hand-made batch).
+            which ``states`` and ``next_states`` are the two halves, filled by one gather of
+            frames (None for a hand-made batch).
     """
 
     states: np.ndarray
