@@ -126,7 +126,8 @@ def _train(args: argparse.Namespace) -> int:
     config = make_config(args.preset, game=args.game, seed=args.seed, **overrides)
     run_dir = args.run_dir or Path("runs") / config.game.lower().replace("/", "_")
     agent = DQNAgent(config, run_dir=run_dir)
-    print(agent.resumed or f"new run in {run_dir}: {config.game}, preset {args.preset}, seed {config.seed}")
+    if agent.resumed is None:  # a resume is reported by the agent itself (logged on stderr)
+        print(f"new run in {run_dir}: {config.game}, preset {args.preset}, seed {config.seed}")
     remaining = args.steps - agent.state.env_steps
     if remaining <= 0:
         print(

@@ -309,7 +309,8 @@ def test_two_processes_resumed_from_one_checkpoint_end_with_identical_weights(sa
             timeout=300,
             check=False,
         )
-        assert result.returncode == 0 and "resumed from" in result.stdout, result.stderr
+        assert result.returncode == 0, result.stderr
+        assert (result.stdout + result.stderr).count("resumed from") == 1  # said once, by the agent
         runs.append(DQNAgent.load(run_checkpoints(tmp_path / name)[-1]))
     assert runs[0].state.env_steps == runs[1].state.env_steps == 1000
     assert same_weights(*runs)
