@@ -63,6 +63,8 @@ CLEANRL_EDITS = [
     ("gym.wrappers.FrameStack(env, 4)", "gym.wrappers.FrameStackObservation(env, 4)"),
 ]
 
+EDITS_TEXT = "; ".join(f"`{old.strip()}` -> `{' '.join(new.split())}`" for old, new in CLEANRL_EDITS)
+
 
 # ---------------------------------------------------------------------------- in the child
 class UpdateClock:
@@ -209,7 +211,9 @@ def run_ceiling(seconds: float) -> dict:
         agent.train(agent.config.learning_starts + 8)  # fills the memory a little
         batch = agent.replay_memory.sample(batch_size)
         speed = "bf16 autocast + channels-last" if agent.bf16 else "fp32"
-        name = f"dqnlib's update as trained (Double DQN: online pass over 2B), {speed}, fused Adam"
+        name = (
+            f"dqnlib's update as trained (Double DQN: next states through both networks), {speed}, fused Adam"
+        )
         rates[name] = rate(lambda agent=agent, batch=batch: agent.learn(batch))
     return {"ceiling": rates}
 
@@ -260,7 +264,8 @@ def run_child(kind: str, args: argparse.Namespace) -> dict:
 
 def section(results: dict[str, dict], ceiling: dict, args: argparse.Namespace) -> str:
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    commit = command_output(["git", "rev-parse", "--short", "HEAD"]) or "unknown"
+    repository = Path(__file__).resolve().parents[2]
+    commit = command_output(["git", "-C", str(repository), "rev-parse", "--short", "HEAD"]) or "unknown"
     ours = results["dqnlib"]["steps_per_second"]
     rows = ["| Trainer | Learning-phase env steps/s | Updates timed | Peak RSS | Replay bytes/transition |"]
     rows.append("|---|---:|---:|---:|---:|")
@@ -294,7 +299,7 @@ def section(results: dict[str, dict], ceiling: dict, args: argparse.Namespace) -
                 "are each trainer's defaults (dqnlib steps 4 games at once, SB3 and CleanRL one). Peak RSS is "
                 "after these steps, not with a full replay memory. Steps/s over the "
                 "learning phase from the timestamps of the Adam steps (4 environment steps per update). "
-                f"CleanRL edits for gymnasium 1.x: {'; '.join(f'`{old.strip()}` -> `{new.strip()}`' for old, new in CLEANRL_EDITS)}."
+                f"CleanRL edits for gymnasium 1.x: {EDITS_TEXT}."
             ),
             "",
             f"- Machine: {cpu_model()}, {num_cpus()} CPUs (`nproc`)",
