@@ -111,7 +111,8 @@ def test_the_convolutions_learn_on_real_breakout_batches():
     for _ in range(30):
         agent.learn(agent.replay_memory.sample(32))
     moved = {
-        name: float((parameters[name] - before).norm() / before.norm()) for name, before in initial.items()
+        name: float((parameters[name].detach() - before).norm() / before.norm())
+        for name, before in initial.items()
     }
     assert len(moved) == 4 and all(change > 0.01 for change in moved.values()), moved
 
