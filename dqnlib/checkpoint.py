@@ -26,6 +26,7 @@ import torch
 from dqnlib.atomic import write_directory
 from dqnlib.config import TrainConfig
 from dqnlib.replay import ReplayMemory
+from dqnlib.validation import first_line
 
 if TYPE_CHECKING:
     from dqnlib.agent import DQNAgent
@@ -103,9 +104,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike) -> 
     try:
         online = torch.load(checkpoint / "model.pt", map_location="cpu", weights_only=True)["online"]
     except Exception as error:  # noqa: BLE001 - torch raises many kinds for damaged or hostile files
-        raise ValueError(
-            f"cannot load weights from {checkpoint / 'model.pt'}: {_first_line(error)}"
-        ) from None
+        raise ValueError(f"cannot load weights from {checkpoint / 'model.pt'}: {first_line(error)}") from None
     steps = state["counters"]["env_steps"]
     in_run = checkpoint.parent.name == "checkpoints" and checkpoint.name.startswith(_PREFIX)
     metrics = checkpoint.parent.parent / "metrics.csv" if in_run else None
@@ -134,14 +133,11 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike) -> 
     return write_directory(out, write)
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 def read_state(path: str | os.PathLike) -> dict[str, Any]:
     """The JSON part of a checkpoint, checked; a missing or foreign one is a one-line ValueError."""
     path = Path(path)
+    if not path.exists():
+        raise ValueError(f"checkpoint {path} does not exist")
     if not (path / "state.json").is_file():
         raise ValueError(f"{path} is not a dqnlib checkpoint (no state.json)")
     try:
@@ -189,7 +185,7 @@ def restore(agent: DQNAgent, path: Path) -> str:
             agent.optimizer.load_state_dict(weights["optimizer"])
             torch.set_rng_state(weights["torch_rng"])
     except Exception as error:  # noqa: BLE001 - torch raises many kinds for damaged or hostile files
-        raise ValueError(f"cannot load weights from {path / 'model.pt'}: {_first_line(error)}") from None
+        raise ValueError(f"cannot load weights from {path / 'model.pt'}: {first_line(error)}") from None
     agent.state = TrainingState(**state["counters"])
     agent.rng.bit_generator.state = state["rng_state"]
     version, internal, gauss_next = state["python_random_state"]

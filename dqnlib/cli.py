@@ -13,6 +13,7 @@ from dqnlib.checkpoint import CheckpointError
 from dqnlib.games import list_games, minimal_action_set
 from dqnlib.metrics import MetricsError
 from dqnlib.sweep import MissingExtra
+from dqnlib.validation import first_line
 
 
 class _Parser(argparse.ArgumentParser):
@@ -149,9 +150,7 @@ def _train(args: argparse.Namespace) -> int:
 def _load(path: Path):
     from dqnlib.agent import DQNAgent
 
-    if not path.exists():
-        raise ValueError(f"checkpoint {path} does not exist")
-    return DQNAgent.load(path)
+    return DQNAgent.load(path)  # a missing or foreign checkpoint is a one-line ValueError
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -179,8 +178,6 @@ def _play(args: argparse.Namespace) -> None:
 def _export(args: argparse.Namespace) -> None:
     from dqnlib.checkpoint import export_checkpoint
 
-    if not args.checkpoint.exists():
-        raise ValueError(f"checkpoint {args.checkpoint} does not exist")
     path = export_checkpoint(args.checkpoint, args.out)
     files = ", ".join(f"{p.name} ({p.stat().st_size / 1e6:.1f} MB)" for p in sorted(path.iterdir()))
     print(f"wrote {path}: {files}")
@@ -245,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return command(args) or 0
     except (ValueError, TypeError, MissingExtra) as error:  # bad input, or a missing extra
-        print(f"python -m dqnlib {args.command}: error: {_first_line(error)}", file=sys.stderr)
+        print(f"python -m dqnlib {args.command}: error: {first_line(error)}", file=sys.stderr)
         return 2
     except (
         TrainingDiverged,
@@ -253,13 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         MetricsError,
         OSError,
     ) as error:  # stopped by a runtime failure (e.g. a full disk); what was saved is intact
-        print(f"python -m dqnlib {args.command}: error: {_first_line(error)}", file=sys.stderr)
+        print(f"python -m dqnlib {args.command}: error: {first_line(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -114,8 +114,6 @@ def record_episode(
         frames = np.empty((max_steps + 1, *first.shape), dtype=np.uint8)
         frames[0] = first
         q_values, actions, rewards, lives = [], [], [], []
-        info = {"game_score": 0.0, "game_over": False}
-        truncated = False
         for step in range(1, max_steps + 1):
             q = agent.q_values(state)  # (num_actions,) float32
             action = int(rng.integers(len(q))) if rng.random() < epsilon else int(q.argmax())

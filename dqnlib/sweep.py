@@ -25,6 +25,7 @@ from dqnlib.agent import DQNAgent
 from dqnlib.checkpoint import newest_run_checkpoint, read_state, save_run_checkpoint
 from dqnlib.config import TrainConfig, make_config
 from dqnlib.games import display_name, is_atari, resolve_game
+from dqnlib.validation import first_line
 
 #: Config fields each variant sets: DQN (Mnih et al. 2015), Double DQN (van Hasselt et al.
 #: 2016), and Double DQN with the dueling head (Wang et al. 2016).
@@ -176,7 +177,7 @@ def run_one(spec: RunSpec, threads: int = 1) -> RunResult:
         _write_json(spec.run_dir / "final.json", final)
         result.status, result.env_steps, result.score = FINISHED, agent.state.env_steps, evaluation.mean
     except Exception as error:  # noqa: BLE001 - a failed run is reported and the sweep goes on
-        result.error = f"{type(error).__name__}: {_first_line(error)}"
+        result.error = f"{type(error).__name__}: {first_line(error)}"
         result.env_steps = agent.state.env_steps if agent is not None else 0
     finally:
         if agent is not None:
@@ -238,7 +239,7 @@ def run_sweep(
                 try:
                     result = ray.get(done[0])
                 except Exception as error:  # noqa: BLE001 - a killed worker or a lost node
-                    error_line = f"{type(error).__name__}: {_first_line(error)}"
+                    error_line = f"{type(error).__name__}: {first_line(error)}"
                     result = _result(
                         spec, FAILED, env_steps=_checkpoint_steps(spec.run_dir), error=error_line
                     )
@@ -318,8 +319,3 @@ def _write_json(path: Path, value: Any) -> None:
     staging = path.with_name(f".{path.name}.tmp")
     staging.write_text(json.dumps(value, indent=1))
     os.replace(staging, path)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

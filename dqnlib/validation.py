@@ -1,4 +1,5 @@
-"""One-line checks of user input for the validated dataclasses (configs, options, specs)."""
+"""One-line checks of user input for the validated dataclasses (configs, options, specs), and
+the one line of an error that the command line and sweep reports show."""
 
 from __future__ import annotations
 
@@ -22,3 +23,9 @@ def check_field_types(instance: object, error: type[Exception] = ValueError) -> 
         value = getattr(instance, field.name)
         if not isinstance(value, _TYPES[field.type]) or (field.type != "bool" and isinstance(value, bool)):
             raise error(f"{field.name}={value!r} must be of type {field.type}")
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, or its type name when the message is empty."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

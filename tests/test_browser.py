@@ -175,7 +175,12 @@ def run_in_lab(browser: object, base_url: str, name: str, during_run=None) -> di
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page_errors: list[str] = []
     page.on("pageerror", lambda error: page_errors.append(str(error)))
-    page.on("console", lambda message: page_errors.extend([message.text] if message.type == "error" else []))
+
+    def record_console_error(message: object) -> None:
+        if message.type == "error":
+            page_errors.append(message.text)
+
+    page.on("console", record_console_error)
     page.goto(f"{base_url}/lab/tree/notebooks/{name}?reset&token={TOKEN}")  # reset: no other tabs
     notebook = page.get_by_role("tabpanel", name=name)  # other notebooks of the workspace may be open
     notebook.locator(".jp-CodeCell").first.wait_for(timeout=120_000)
