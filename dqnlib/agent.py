@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from dqnlib import checkpoint
 from dqnlib.config import TrainConfig, make_config
-from dqnlib.envs import make_vector_env
+from dqnlib.envs import DeferredStep, make_vector_env
 from dqnlib.evaluation import EvaluationResult, evaluate_agent
 from dqnlib.games import is_atari, resolve_game
 from dqnlib.interrupts import StopRequest
@@ -39,14 +39,19 @@ def make_training_env(config: TrainConfig) -> gymnasium.vector.VectorEnv:
     """The vector environment a config trains on: Atari with DeepMind preprocessing, or a
     gymnasium environment id (e.g. ``"CartPole-v1"``) in a synchronous vector env."""
     if is_atari(config.game):
+        # The games play in native threads while the learner's torch threads update (see
+        # DQNAgent._run). Half the cores for the games: on 2 cores, one game thread gave
+        # 242-256 training steps/s and two gave 187 (their threads and torch's 2 contend).
         return make_vector_env(
             config.game,
             config.num_envs,
-            num_threads=min(config.num_envs, os.cpu_count() or 1),
+            num_threads=min(config.num_envs, max(1, (os.cpu_count() or 2) // 2)),
             sticky_action_probability=config.sticky_action_probability,
         )
     if config.game in gymnasium.registry:
-        return gymnasium.make_vec(config.game, num_envs=config.num_envs, vectorization_mode="sync")
+        return DeferredStep(
+            gymnasium.make_vec(config.game, num_envs=config.num_envs, vectorization_mode="sync")
+        )
     resolve_game(config.game)  # raises the one-line error with close Atari names
     raise AssertionError("unreachable")
 
@@ -245,9 +250,11 @@ class DQNAgent:
         batch = states[None] if single else states
         rng = self.rng if rng is None else rng
         explore = rng.random(len(batch)) < epsilon
-        random_actions = rng.integers(self.num_actions, size=len(batch))
-        greedy = self.q_values(batch).argmax(axis=1)
-        actions = np.where(explore, random_actions, greedy).astype(np.int64)
+        random_actions = rng.integers(self.num_actions, size=len(batch)).astype(np.int64)
+        if explore.all():  # no greedy action needed: skip the forward pass
+            actions = random_actions
+        else:
+            actions = np.where(explore, random_actions, self.q_values(batch).argmax(axis=1))
         return int(actions[0]) if single else actions
 
     def preprocess_observation(self, observation: np.ndarray, state: np.ndarray | None = None) -> np.ndarray:
@@ -344,14 +351,17 @@ class DQNAgent:
         while self.state.env_steps < target_step:
             epsilon = config.epsilon(self.state.env_steps)
             actions = self.act(self._observations, epsilon)
-            next_observations, rewards, terminated, truncated, info = self.env.step(actions)
+            # Atari games play this step in native threads while the learner updates (on
+            # the transitions stored so far); other environments step in step_wait.
+            self.env.step_async(actions)
+            if self.replay_memory.transitions_added >= max(config.learning_starts, config.batch_size):
+                self._learn_due(self.state.env_steps + n, n)
+            next_observations, rewards, terminated, truncated, info = self.env.step_wait()
             self.replay_memory.add(actions, rewards, terminated, truncated, next_observations)
             self._track_games(rewards, terminated, truncated, info, epsilon, started, started_steps)
             self._observations = next_observations
             self.state.env_steps += n
             bar.update(n)
-            if self.replay_memory.transitions_added >= max(config.learning_starts, config.batch_size):
-                self._learn_due(n)
             if self.state.env_steps >= next_log:
                 next_log += config.log_every
                 bar.set_postfix(self._postfix(epsilon, started, started_steps), refresh=False)
@@ -377,22 +387,22 @@ class DQNAgent:
                 return self.state.env_steps
         return None
 
-    def _learn_due(self, n: int) -> None:
+    def _learn_due(self, env_steps: int, n: int) -> None:
+        """The updates (and target sync) due when the run reaches ``env_steps`` by ``n`` more steps."""
         config = self.config
-        before = self.state.env_steps - n
-        updates_due = self.state.env_steps // config.train_frequency - before // config.train_frequency
+        updates_due = env_steps // config.train_frequency - (env_steps - n) // config.train_frequency
         for _ in range(updates_due * config.gradient_steps):
             loss = self.learn(self.replay_memory.sample(config.batch_size, out=self._batch))
             if not math.isfinite(loss):
                 raise TrainingDiverged(
-                    f"the loss became {loss} at step {self.state.env_steps:,}; "
+                    f"the loss became {loss} at step {env_steps:,}; "
                     "training stopped and the last checkpoint was kept"
                 )
             self.recent_losses.append(loss)
             self.state.updates += 1
-        if self.state.env_steps - self.state.last_target_sync >= config.target_update_interval:
+        if env_steps - self.state.last_target_sync >= config.target_update_interval:
             self.sync_target()
-            self.state.last_target_sync = self.state.env_steps
+            self.state.last_target_sync = env_steps
 
     def _track_games(self, rewards, terminated, truncated, info, epsilon, started, started_steps) -> None:
         """Record whole-game raw scores (Atari: across lives) in recent_scores and metrics.csv."""

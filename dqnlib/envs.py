@@ -311,6 +311,7 @@ class AtariVectorEnv(gymnasium.vector.VectorWrapper):
         self._frames_in_stack = np.zeros(num_envs, dtype=np.int64)
         self._needs_reset = np.zeros(num_envs, dtype=bool)
         self._continue_game = np.zeros(num_envs, dtype=bool)
+        self._step_in_flight = False
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         """Reset every game; environment ``i`` is seeded with ``seed + i``.
@@ -318,6 +319,8 @@ class AtariVectorEnv(gymnasium.vector.VectorWrapper):
         Returns:
             observations (num_envs, stack_size, 84, 84) uint8 and an info dict of arrays.
         """
+        if self._step_in_flight:
+            self.step_wait()
         observations, info = self.env.reset(seed=seed, options=options)
         self._lives[:] = info["lives"]
         self._game_score[:] = 0.0
@@ -337,13 +340,28 @@ class AtariVectorEnv(gymnasium.vector.VectorWrapper):
             info with ``raw_reward``, ``life_lost``, ``game_over``, ``game_end``,
             ``game_score`` and ale-py's ``lives`` and frame numbers, each (num_envs,).
         """
+        self.step_async(actions)
+        return self.step_wait()
+
+    def step_async(self, actions: np.ndarray) -> None:
+        """Start a step: the native threads play it while Python goes on (e.g. with a
+        learner update); :meth:`step_wait` returns its results, as :meth:`step` would."""
+        if self._step_in_flight:
+            raise RuntimeError("a step is already under way; call step_wait() first")
         actions = np.asarray(actions)
         if actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer):
             raise ValueError(
                 f"actions must be ({self.num_envs},) integers, got {actions.shape} {actions.dtype}"
             )
-        actions = np.where(self._continue_game, self._restart_action, actions).astype(np.int64)
-        observations, raw_reward, game_over, truncated, info = self.env.step(actions)
+        self.env.send(np.where(self._continue_game, self._restart_action, actions).astype(np.int64))
+        self._step_in_flight = True
+
+    def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+        """Wait for the step that :meth:`step_async` started; returns what :meth:`step` does."""
+        if not self._step_in_flight:
+            raise RuntimeError("no step is under way; call step_async(actions) first")
+        self._step_in_flight = False
+        observations, raw_reward, game_over, truncated, info = self.env.recv()
         raw_reward = raw_reward.astype(np.float64)
         was_reset = self._needs_reset
         new_stack = was_reset | self._continue_game
@@ -372,6 +390,26 @@ class AtariVectorEnv(gymnasium.vector.VectorWrapper):
         stack_size = self.options.stack_size
         for i in np.flatnonzero(self._frames_in_stack < stack_size):
             observations[i, : stack_size - self._frames_in_stack[i]] = 0
+
+
+class DeferredStep(gymnasium.vector.VectorWrapper):
+    """``step_async`` / ``step_wait`` for a vector environment that steps synchronously:
+    the step happens in ``step_wait``, so a training loop is the same for every environment."""
+
+    def __init__(self, env: gymnasium.vector.VectorEnv) -> None:
+        super().__init__(env)
+        self._actions: np.ndarray | None = None
+
+    def step_async(self, actions: np.ndarray) -> None:
+        if self._actions is not None:
+            raise RuntimeError("a step is already under way; call step_wait() first")
+        self._actions = np.asarray(actions)
+
+    def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+        if self._actions is None:
+            raise RuntimeError("no step is under way; call step_async(actions) first")
+        actions, self._actions = self._actions, None
+        return self.env.step(actions)
 
 
 def make_vector_env(

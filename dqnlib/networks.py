@@ -48,7 +48,14 @@ class NatureQNetwork(nn.Module):
         self.head = _head(64 * 7 * 7, hidden_size, num_actions, dueling)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(frames.float() / 255.0)).float()
+        # Under autocast the frames go straight to its dtype: x / 255 rounded once, as a
+        # float32 division and a cast would give, with one copy of the batch instead of three.
+        dtype = (
+            torch.get_autocast_dtype(frames.device.type)
+            if torch.is_autocast_enabled(frames.device.type)
+            else torch.float32
+        )
+        return self.head(self.features(frames.to(dtype).div_(255.0))).float()
 
 
 class MLPQNetwork(nn.Module):

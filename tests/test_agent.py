@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from dqnlib import AtariDQNAgent, DQNAgent, TrainConfig, make_config
+from dqnlib.networks import NatureQNetwork
 from dqnlib.replay import ReplayBatch
 
 
@@ -68,6 +69,32 @@ def test_same_seed_same_first_actions_other_seed_other_weights():
     a, b, c = (AtariDQNAgent(preset="tiny", seed=s) for s in (1, 1, 2))
     np.testing.assert_array_equal(a.act(state, 0.5), b.act(state, 0.5))
     assert not all(torch.equal(x, y) for x, y in zip(weights(a), weights(c), strict=True))
+
+
+def test_acting_with_epsilon_one_skips_the_network_and_draws_the_same_actions():
+    agent = AtariDQNAgent(preset="tiny", seed=0)
+    states = np.zeros((6, 4, 84, 84), dtype=np.uint8)
+
+    def no_forward(_states):
+        raise AssertionError("the network ran although every state explores")
+
+    agent.q_values = no_forward
+    actions = agent.act(states, 1.0, rng=np.random.default_rng(9))
+    expected = np.random.default_rng(9)
+    expected.random(6)
+    np.testing.assert_array_equal(actions, expected.integers(agent.num_actions, size=6))
+
+
+@pytest.mark.parametrize("autocast", [False, True])
+def test_the_nature_network_scales_frames_as_a_float32_division(autocast):
+    """Under bf16 autocast the uint8 frames go straight to bf16 (one copy, not three); the
+    first layer must see exactly what a float32 x / 255 cast to bf16 would give it."""
+    torch.manual_seed(0)
+    network = NatureQNetwork(4)
+    frames = torch.as_tensor(np.random.default_rng(0).integers(0, 256, (3, 4, 84, 84), dtype=np.uint8))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        reference = network.head(network.features(frames.float() / 255.0)).float()
+        assert torch.equal(network(frames), reference)
 
 
 def test_learn_moves_q_toward_target_and_target_changes_only_on_sync():

@@ -170,3 +170,40 @@ def test_single_env_is_reproducible_with_sticky_actions_and_noops():
         return np.stack(frames)
 
     np.testing.assert_array_equal(run(7), run(7))
+
+
+def test_step_async_then_wait_plays_the_same_game_as_step():
+    """The training loop starts a step, updates the learner, then collects the step."""
+
+    def play(split: bool) -> list:
+        env = dqnlib.make_vector_env("Breakout", 2, sticky_action_probability=0.0)
+        env.reset(seed=5)
+        results = []
+        for actions in np.random.default_rng(1).integers(4, size=(150, 2)):
+            if split:
+                env.step_async(actions)
+                results.append(env.step_wait())
+            else:
+                results.append(env.step(actions))
+        return results
+
+    for (obs_a, rew_a, term_a, _, info_a), (obs_b, rew_b, term_b, _, info_b) in zip(
+        play(split=False), play(split=True), strict=True
+    ):
+        np.testing.assert_array_equal(obs_a, obs_b)
+        np.testing.assert_array_equal(rew_a, rew_b)
+        np.testing.assert_array_equal(term_a, term_b)
+        np.testing.assert_array_equal(info_a["game_score"], info_b["game_score"])
+
+
+def test_step_async_and_step_wait_out_of_order_are_errors():
+    env = dqnlib.make_vector_env("Breakout", 2)
+    env.reset(seed=0)
+    with pytest.raises(RuntimeError, match="no step is under way"):
+        env.step_wait()
+    env.step_async(np.zeros(2, dtype=np.int64))
+    with pytest.raises(RuntimeError, match="already under way"):
+        env.step_async(np.zeros(2, dtype=np.int64))
+    env.reset(seed=0)  # collects the step under way, then resets
+    observations, *_ = env.step(np.zeros(2, dtype=np.int64))
+    assert observations.shape == (2, 4, 84, 84)
