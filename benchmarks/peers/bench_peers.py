@@ -11,7 +11,12 @@ batch 32, learning starts 5,000, train frequency 4, target update 1,000), and me
   (its numpy arrays' ``nbytes`` over its capacity);
 - the pure-learner ceiling: Nature-network updates/s at batch 32 with the target forward,
   in plain fp32 PyTorch (default Adam, as the peers do), dqnlib in fp32, and dqnlib with
-  its speed settings (bf16 autocast + channels-last where the CPU has bf16, fused Adam).
+  its speed settings (bf16 autocast + channels-last where the CPU has bf16, fused Adam),
+  for DQN and for Double DQN.
+
+The peers train DQN, so dqnlib runs DQN for the comparison (``double_dqn=False``), and
+once more with its default Double DQN, whose update runs the next states through both
+networks.
 
 The peers: Stable-Baselines3 from pip (``pip install stable-baselines3``: ``DQN("CnnPolicy")``
 on its ``make_atari_env`` + ``VecFrameStack(4)``), and CleanRL's ``cleanrl/dqn_atari.py``
@@ -153,7 +158,7 @@ def run_cleanrl(steps: int, checkout: Path) -> dict:
     }
 
 
-def run_dqnlib(steps: int) -> dict:
+def run_dqnlib(steps: int, double_dqn: bool) -> dict:
     import dqnlib
 
     agent = dqnlib.AtariDQNAgent(
@@ -164,11 +169,13 @@ def run_dqnlib(steps: int) -> dict:
         learning_starts=HYPERPARAMETERS["learning_starts"],
         train_frequency=HYPERPARAMETERS["train_frequency"],
         target_update_interval=HYPERPARAMETERS["target_update"],
+        double_dqn=double_dqn,
     )
     agent.train(steps)
     precision = "bf16 autocast + channels-last" if agent.bf16 else "fp32"
+    algorithm = "Double DQN, the default preset's" if double_dqn else "DQN, as the peers"
     return {
-        "name": f"dqnlib {dqnlib.__version__} (default preset, {agent.config.num_envs} envs, {precision})",
+        "name": f"dqnlib {dqnlib.__version__} ({algorithm}, {agent.config.num_envs} envs, {precision})",
         "bytes_per_transition": agent.replay_memory.nbytes / agent.replay_memory.spec.capacity,
     }
 
@@ -205,16 +212,18 @@ def run_ceiling(seconds: float) -> dict:
         loss.backward()
         optimizer.step()
 
-    rates = {"plain PyTorch fp32 (default Adam)": rate(plain_update)}
-    for precision in ("fp32", "auto"):
-        agent = dqnlib.AtariDQNAgent("Breakout", preset="tiny", hidden_size=512, precision=precision)
-        agent.train(agent.config.learning_starts + 8)  # fills the memory a little
-        batch = agent.replay_memory.sample(batch_size)
-        speed = "bf16 autocast + channels-last" if agent.bf16 else "fp32"
-        name = (
-            f"dqnlib's update as trained (Double DQN: next states through both networks), {speed}, fused Adam"
-        )
-        rates[name] = rate(lambda agent=agent, batch=batch: agent.learn(batch))
+    rates = {"plain PyTorch fp32, DQN (default Adam)": rate(plain_update)}
+    for double_dqn in (False, True):
+        for precision in ("fp32", "auto"):
+            agent = dqnlib.AtariDQNAgent(
+                "Breakout", preset="tiny", hidden_size=512, precision=precision, double_dqn=double_dqn
+            )
+            agent.train(agent.config.learning_starts + 8)  # fills the memory a little
+            batch = agent.replay_memory.sample(batch_size)
+            speed = "bf16 autocast + channels-last" if agent.bf16 else "fp32"
+            algorithm = "Double DQN (next states through both networks)" if double_dqn else "DQN"
+            name = f"dqnlib's update, {algorithm}, {speed}, fused Adam"
+            rates[name] = rate(lambda agent=agent, batch=batch: agent.learn(batch))
     return {"ceiling": rates}
 
 
@@ -227,8 +236,10 @@ def child_main(kind: str, steps: int, cleanrl: Path | None, seconds: float) -> N
         start = time.perf_counter()
         if kind == "cleanrl":
             result = run_cleanrl(steps, cleanrl)
+        elif kind == "sb3":
+            result = run_sb3(steps)
         else:
-            result = {"sb3": run_sb3, "dqnlib": run_dqnlib}[kind](steps)
+            result = run_dqnlib(steps, double_dqn=kind == "dqnlib_double")
         result |= {
             "steps_per_second": clock.steps_per_second(),
             "updates": len(clock.times),
@@ -274,10 +285,10 @@ def section(results: dict[str, dict], ceiling: dict, args: argparse.Namespace) -
             f"| {result['name']} | {result['steps_per_second']:,.1f} | {result['updates']:,} | "
             f"{result['peak_rss_mib']:,.0f} MiB | {result['bytes_per_transition']:,.0f} B |"
         )
+    peers = [kind for kind in results if not kind.startswith("dqnlib")]
     ratios = [
-        f"- dqnlib / {kind}: **{ours / result['steps_per_second']:.2f}x** (goal >= 3x)"
-        for kind, result in results.items()
-        if kind != "dqnlib"
+        f"- dqnlib (DQN) / {kind}: **{ours / results[kind]['steps_per_second']:.2f}x** (goal >= 3x)"
+        for kind in peers
     ]
     ceiling_rows = [
         "| Learner (Nature network, batch 32, target forward) | Updates/s | Env steps/s at train frequency 4 |"
@@ -285,8 +296,16 @@ def section(results: dict[str, dict], ceiling: dict, args: argparse.Namespace) -
     ceiling_rows.append("|---|---:|---:|")
     for name, rate in ceiling["ceiling"].items():
         ceiling_rows.append(f"| {name} | {rate:,.1f} | {4 * rate:,.0f} |")
-    best_ceiling = max(ceiling["ceiling"].values())
-    usage = ours / 4 / best_ceiling
+    usage = []
+    for kind, algorithm in (("dqnlib", "DQN,"), ("dqnlib_double", "Double DQN")):
+        best = max(
+            rate for name, rate in ceiling["ceiling"].items() if f"dqnlib's update, {algorithm}" in name
+        )
+        trained = results[kind]["steps_per_second"] / 4
+        usage.append(
+            f"- dqnlib {algorithm.rstrip(',')}: updates/s in training ({trained:,.1f}) vs its best learner "
+            f"ceiling ({best:,.1f}): **{trained / best:.0%}** (goal >= 90%)"
+        )
     return "\n".join(
         [
             SECTION_TITLE,
@@ -296,7 +315,8 @@ def section(results: dict[str, dict], ceiling: dict, args: argparse.Namespace) -
                 f"{HYPERPARAMETERS['batch_size']}, learning starts {HYPERPARAMETERS['learning_starts']:,}, train "
                 f"frequency {HYPERPARAMETERS['train_frequency']}, target update {HYPERPARAMETERS['target_update']:,}; "
                 f"{args.steps:,} environment steps per trainer, one after another in one session; other settings "
-                "are each trainer's defaults (dqnlib steps 4 games at once, SB3 and CleanRL one). Peak RSS is "
+                "are each trainer's defaults (dqnlib steps 4 games at once, SB3 and CleanRL one). The peers train "
+                "DQN; dqnlib runs once with DQN (the comparison) and once with its default Double DQN. Peak RSS is "
                 "after these steps, not with a full replay memory. Steps/s over the "
                 "learning phase from the timestamps of the Adam steps (4 environment steps per update). "
                 f"CleanRL edits for gymnasium 1.x: {EDITS_TEXT}."
@@ -317,10 +337,7 @@ def section(results: dict[str, dict], ceiling: dict, args: argparse.Namespace) -
             "",
             *ceiling_rows,
             "",
-            (
-                f"- dqnlib's updates/s in training ({ours / 4:,.1f}) vs the best learner ceiling ({best_ceiling:,.1f}): "
-                f"**{usage:.0%}** (goal >= 90%)"
-            ),
+            *usage,
             "",
         ]
     )
@@ -332,7 +349,9 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=9_000, help="environment steps per trainer")
     parser.add_argument("--seconds", type=float, default=10.0, help="timed window per learner ceiling")
     parser.add_argument("--write", type=Path, metavar="FILE")
-    parser.add_argument("--child", choices=["sb3", "cleanrl", "dqnlib", "ceiling"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", choices=["sb3", "cleanrl", "dqnlib", "dqnlib_double", "ceiling"], help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.steps <= HYPERPARAMETERS["learning_starts"] + 100:
         parser.error(f"--steps must be > {HYPERPARAMETERS['learning_starts'] + 100} to time a learning phase")
@@ -341,7 +360,7 @@ def main() -> int:
     if args.child is not None:
         child_main(args.child, args.steps, args.cleanrl, args.seconds)
         return 0
-    kinds = ["dqnlib", "sb3"] + (["cleanrl"] if args.cleanrl is not None else [])
+    kinds = ["dqnlib", "dqnlib_double", "sb3"] + (["cleanrl"] if args.cleanrl is not None else [])
     results = {kind: run_child(kind, args) for kind in kinds}
     ceiling = run_child("ceiling", args)
     text = section(results, ceiling, args)
