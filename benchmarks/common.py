@@ -32,7 +32,8 @@ def cpu_model() -> str:
 
 
 def num_cpus() -> int:
-    nproc = command_output(["nproc"])
+    """CPUs this process may use; ``nproc`` without OMP_NUM_THREADS, which it would report instead."""
+    nproc = command_output(["env", "-u", "OMP_NUM_THREADS", "-u", "OMP_THREAD_LIMIT", "nproc"])
     return int(nproc) if nproc and nproc.isdigit() else len(os.sched_getaffinity(0))
 
 

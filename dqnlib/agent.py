@@ -308,6 +308,7 @@ class DQNAgent:
         steps: int,
         save_path: str | os.PathLike | None = None,
         callback: Callable[[DQNAgent], None] | None = None,
+        progress_bar: bool = True,
     ) -> TrainingState:
         """Train ``steps`` more environment steps, continuing where the last call stopped.
 
@@ -316,6 +317,7 @@ class DQNAgent:
             save_path: write a checkpoint there when done (as :meth:`save`).
             callback: called with the agent every ``config.log_every`` steps (e.g. a live
                 preview in a notebook); it must not draw from the agent's generators.
+            progress_bar: show tqdm's bar (a widget in Jupyter).
         Returns:
             A copy of the counters after training.
         """
@@ -326,7 +328,13 @@ class DQNAgent:
             self._observations, _ = self.env.reset(seed=self._env_seed)
             self.replay_memory.start(self._observations)
         target_step = self.state.env_steps + int(steps)
-        bar = tqdm(total=int(steps), unit="step", dynamic_ncols=True, desc=f"DQN {config.game}")
+        bar = tqdm(
+            total=int(steps),
+            unit="step",
+            dynamic_ncols=True,
+            desc=f"DQN {config.game}",
+            disable=not progress_bar,
+        )
         self.stopped_by = None
         with StopRequest() as stop:
             try:

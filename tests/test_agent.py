@@ -85,6 +85,15 @@ def test_acting_with_epsilon_one_skips_the_network_and_draws_the_same_actions():
     np.testing.assert_array_equal(actions, expected.integers(agent.num_actions, size=6))
 
 
+def test_the_progress_bar_can_be_turned_off(capsys):
+    agent = AtariDQNAgent(preset="tiny", seed=0)
+    agent.train(40, progress_bar=False)
+    assert "DQN Breakout" not in capsys.readouterr().err
+    agent.train(40)
+    assert "DQN Breakout" in capsys.readouterr().err
+    assert agent.state.env_steps == 80
+
+
 @pytest.mark.parametrize("autocast", [False, True])
 def test_the_nature_network_scales_frames_as_a_float32_division(autocast):
     """Under bf16 autocast the uint8 frames go straight to bf16 (one copy, not three); the
