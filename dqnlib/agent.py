@@ -339,6 +339,11 @@ class DQNAgent:
         with StopRequest() as stop:
             try:
                 self._run(target_step, bar, stop, callback)
+            except BaseException:
+                # An error may strike mid-step (e.g. a diverged update while the games play):
+                # the next call resets the games and the memory cuts its open episodes, as on resume.
+                self._observations = None
+                raise
             finally:
                 bar.close()
         if self.stopped_by is not None:

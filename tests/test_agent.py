@@ -85,6 +85,25 @@ def test_acting_with_epsilon_one_skips_the_network_and_draws_the_same_actions():
     np.testing.assert_array_equal(actions, expected.integers(agent.num_actions, size=6))
 
 
+def test_an_error_in_an_update_mid_step_leaves_the_agent_able_to_train_on():
+    """The games play while the learner updates; an update that raises must not leave a
+    step under way that the next train() would trip over."""
+    agent = AtariDQNAgent(preset="tiny", seed=0)
+    agent.train(300)  # past learning_starts
+
+    def failing_learn(batch):
+        raise RuntimeError("update failed")
+
+    agent.learn = failing_learn
+    with pytest.raises(RuntimeError, match="update failed"):
+        agent.train(100)
+    del agent.learn
+    steps, transitions = agent.state.env_steps, agent.replay_memory.transitions_added
+    agent.train(100)
+    assert agent.state.env_steps == steps + 100
+    assert agent.replay_memory.transitions_added > transitions + 90  # a few steps start new episodes
+
+
 def test_the_progress_bar_can_be_turned_off(capsys):
     agent = AtariDQNAgent(preset="tiny", seed=0)
     agent.train(40, progress_bar=False)
