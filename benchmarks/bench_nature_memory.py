@@ -39,7 +39,9 @@ def main() -> None:
     if args.train_steps < 4:
         parser.error("--train-steps must be >= 4 (one update per 4 steps)")
     figures = {}
-    with tempfile.TemporaryDirectory(dir=Path(__file__).resolve().parents[1] / "runs") as run_dir:
+    runs = Path(__file__).resolve().parents[1] / "runs"  # git-ignored, on the same disk as real runs
+    runs.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=runs) as run_dir:
         agent = AtariDQNAgent("Breakout", preset="nature", seed=0, run_dir=run_dir)
         figures["after building the agent"] = rss_mib()
         agent.train(1)  # resets the game and starts the memory's stacks

@@ -11,7 +11,9 @@
 Writes ``benchmarks/results/precision.png`` (both panels) and a section of BENCHMARKS.md.
 
 The bf16 Breakout run is the shipped agent's (``checkpoints/breakout/metrics.csv``, the
-``make train`` command); the fp32 one repeats it with ``--set precision=fp32``.
+``make train`` command); the fp32 one repeats it with ``--set precision=fp32``. Both ran the
+training loop of commit e609648 (the environment stepped between updates, not during them),
+so they differ in precision only.
 
 Usage::
 
@@ -57,7 +59,7 @@ def cartpole_curves(seeds: int) -> dict:
             agent = DQNAgent(make_config("cartpole", seed=seed, precision=precision))
             returns = []
             for step in steps:
-                agent.train(step - agent.state.env_steps)
+                agent.train(step - agent.state.env_steps, progress_bar=False)
                 returns.append(agent.evaluate(10, seed=step).mean)
             curves[precision][str(seed)] = returns
             print(f"CartPole seed {seed} {precision}: {[round(r) for r in returns]}", flush=True)
@@ -68,7 +70,7 @@ def breakout_bins(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bin ends, mean game score and games per 50,000-step bin of a run's metrics.csv."""
     metrics = read_metrics(path)
     steps, scores = metrics["agent_step"], metrics["return"]
-    ends = np.arange(BIN, int(steps.max()) + 1, BIN)
+    ends = np.arange(BIN, int(steps.max()) + BIN, BIN)  # the last bin may be partial
     bins = np.digitize(steps, ends, right=True)
     means = np.array([scores[bins == i].mean() for i in range(len(ends))])
     counts = np.array([(bins == i).sum() for i in range(len(ends))])
@@ -130,8 +132,9 @@ def section(cartpole: dict, breakout: dict[str, tuple], args: argparse.Namespace
             (
                 "Same seeds and settings, only `precision` differs. CartPole: preset `cartpole`, one torch "
                 f"thread, greedy return over 10 games every {EVAL_EVERY:,} steps. Breakout: default preset, "
-                "seed 0, `python -m dqnlib train --game Breakout` with and without `--set precision=fp32`; "
-                "mean raw training score of the games that ended in each 50,000-step bin (epsilon-greedy)."
+                "seed 0, `python -m dqnlib train --game Breakout` with and without `--set precision=fp32`, "
+                "both with the training loop of commit e609648; mean raw training score of the games that "
+                "ended in each 50,000-step bin (epsilon-greedy)."
             ),
             "",
             f"- Machine: {cpu_model()}, {num_cpus()} CPUs (`nproc`)",

@@ -45,7 +45,7 @@ def make_training_env(config: TrainConfig) -> gymnasium.vector.VectorEnv:
         return make_vector_env(
             config.game,
             config.num_envs,
-            num_threads=min(config.num_envs, max(1, (os.cpu_count() or 2) // 2)),
+            num_threads=min(config.num_envs, max(1, usable_cpus() // 2)),
             sticky_action_probability=config.sticky_action_probability,
         )
     if config.game in gymnasium.registry:
@@ -54,6 +54,13 @@ def make_training_env(config: TrainConfig) -> gymnasium.vector.VectorEnv:
         )
     resolve_game(config.game)  # raises the one-line error with close Atari names
     raise AssertionError("unreachable")
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (affinity and taskset respected where the OS tells)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def same_game(a: str, b: str) -> bool:
@@ -341,8 +348,8 @@ class DQNAgent:
                 self._run(target_step, bar, stop, callback)
             except BaseException:
                 # An error may strike mid-step (e.g. a diverged update while the games play):
-                # the next call resets the games and the memory cuts its open episodes, as on resume.
-                self._observations = None
+                # the next call restarts the games, as a resume does.
+                self._restart_games()
                 raise
             finally:
                 bar.close()
@@ -352,10 +359,19 @@ class DQNAgent:
             self.save(save_path)
         return dataclasses.replace(self.state)
 
+    def _restart_games(self) -> None:
+        """Make the next :meth:`train` reset the games with a seed that depends on the step;
+        the replay memory then cuts its open episodes (as on resume)."""
+        self._observations = None
+        self._env_seed = self.config.seed + self.state.env_steps
+        self._episode_returns[:] = 0.0
+        self._resetting[:] = False
+
     def _run(
         self, target_step: int, bar: tqdm, stop: StopRequest, callback: Callable[[DQNAgent], None] | None
     ) -> None:
-        """The loop of :meth:`train`: act, step, store, learn, log, checkpoint."""
+        """The loop of :meth:`train`: act, start the step, learn while the games play, collect
+        the step, store it, log, checkpoint."""
         config = self.config
         n = config.num_envs
         started, started_steps = time.perf_counter(), self.state.env_steps
@@ -365,7 +381,8 @@ class DQNAgent:
             epsilon = config.epsilon(self.state.env_steps)
             actions = self.act(self._observations, epsilon)
             # Atari games play this step in native threads while the learner updates (on
-            # the transitions stored so far); other environments step in step_wait.
+            # the transitions stored so far, so learning starts one iteration after the
+            # memory holds learning_starts); other environments step in step_wait.
             self.env.step_async(actions)
             if self.replay_memory.transitions_added >= max(config.learning_starts, config.batch_size):
                 self._learn_due(self.state.env_steps + n, n)
@@ -408,7 +425,7 @@ class DQNAgent:
             loss = self.learn(self.replay_memory.sample(config.batch_size, out=self._batch))
             if not math.isfinite(loss):
                 raise TrainingDiverged(
-                    f"the loss became {loss} at step {env_steps:,}; "
+                    f"the loss became {loss} at step {self.state.env_steps:,}; "
                     "training stopped and the last checkpoint was kept"
                 )
             self.recent_losses.append(loss)

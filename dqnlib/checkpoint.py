@@ -202,8 +202,7 @@ def restore(agent: DQNAgent, path: Path) -> str:
         memory = f"replay memory of {agent.replay_memory.transitions_added:,} transitions from {with_replay[-1].name}"
     else:
         memory = "no replay memory (it refills before learning goes on)"
-    # Environments restart their episodes on resume, with a seed that depends on the step.
-    agent._env_seed = agent.config.seed + agent.state.env_steps
+    agent._restart_games()  # with a seed that depends on the step
     restored = "optimizer" if "optimizer" in weights else "a fresh optimizer (weights-only checkpoint)"
     return (
         f"resumed from {path}: step {agent.state.env_steps:,}, {agent.state.updates:,} updates, weights, "

@@ -385,6 +385,11 @@ class AtariVectorEnv(gymnasium.vector.VectorWrapper):
         rewards = np.sign(raw_reward) if self.options.clip_rewards else raw_reward
         return observations, rewards.astype(np.float32), terminated, truncated, info
 
+    def close(self, **kwargs: Any) -> None:
+        if self._step_in_flight:
+            self.step_wait()
+        super().close(**kwargs)
+
     def _zero_pad_new_stacks(self, observations: np.ndarray) -> None:
         """A stack that began fewer than ``stack_size`` steps ago holds zeros before its first frame."""
         stack_size = self.options.stack_size
@@ -399,6 +404,10 @@ class DeferredStep(gymnasium.vector.VectorWrapper):
     def __init__(self, env: gymnasium.vector.VectorEnv) -> None:
         super().__init__(env)
         self._actions: np.ndarray | None = None
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        self._actions = None  # a step not collected is dropped
+        return self.env.reset(seed=seed, options=options)
 
     def step_async(self, actions: np.ndarray) -> None:
         if self._actions is not None:

@@ -55,7 +55,7 @@ class NatureQNetwork(nn.Module):
             if torch.is_autocast_enabled(frames.device.type)
             else torch.float32
         )
-        return self.head(self.features(frames.to(dtype).div_(255.0))).float()
+        return self.head(self.features(frames.to(dtype, copy=True).div_(255.0))).float()
 
 
 class MLPQNetwork(nn.Module):

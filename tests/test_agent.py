@@ -85,10 +85,12 @@ def test_acting_with_epsilon_one_skips_the_network_and_draws_the_same_actions():
     np.testing.assert_array_equal(actions, expected.integers(agent.num_actions, size=6))
 
 
-def test_an_error_in_an_update_mid_step_leaves_the_agent_able_to_train_on():
+@pytest.mark.parametrize("preset", ["tiny", "cartpole"])
+def test_an_error_in_an_update_mid_step_leaves_the_agent_able_to_train_on(preset):
     """The games play while the learner updates; an update that raises must not leave a
-    step under way that the next train() would trip over."""
-    agent = AtariDQNAgent(preset="tiny", seed=0)
+    step under way that the next train() would trip over (Atari's native step, or the
+    deferred step of a gymnasium environment)."""
+    agent = DQNAgent(make_config(preset, seed=0, learning_starts=200))
     agent.train(300)  # past learning_starts
 
     def failing_learn(batch):
