@@ -106,13 +106,18 @@ def section(cartpole: dict, breakout: dict[str, tuple], args: argparse.Namespace
     commit = command_output(["git", "rev-parse", "--short", "HEAD"]) or "unknown"
     steps = cartpole["steps"]
     seeds = len(cartpole["curves"]["fp32"])
-    rows = ["| CartPole, step | " + " | ".join(f"{s // 1000}k" for s in steps) + " |"]
+    rows = ["| CartPole, step | " + " | ".join(f"{s / 1000:g}k" for s in steps) + " |"]
     rows.append("|---|" + "---:|" * len(steps))
     for precision in PRECISIONS:
         runs = np.array(list(cartpole["curves"][precision].values()))
         rows.append(
             f"| {precision}, mean of {seeds} seeds | " + " | ".join(f"{v:.0f}" for v in runs.mean(0)) + " |"
         )
+    per_seed = {  # each seed's mean greedy return over the run's evaluations
+        precision: np.array(list(cartpole["curves"][precision].values())).mean(1) for precision in PRECISIONS
+    }
+    paired = per_seed["bf16"] - per_seed["fp32"]
+    paired_error = paired.std(ddof=1) / np.sqrt(len(paired)) if len(paired) > 1 else float("nan")
     reached = {
         precision: sum(max(curve) >= 195 for curve in cartpole["curves"][precision].values())
         for precision in PRECISIONS
@@ -147,6 +152,10 @@ def section(cartpole: dict, breakout: dict[str, tuple], args: argparse.Namespace
             (
                 f"- Seeds reaching a greedy 195 within {CARTPOLE_STEPS:,} steps: "
                 f"fp32 {reached['fp32']} of {seeds}, bf16 {reached['bf16']} of {seeds}"
+            ),
+            (
+                f"- Each seed's mean greedy return over its {len(steps)} evaluations, bf16 minus fp32, "
+                f"paired by seed: **{paired.mean():+.1f}** (standard error {paired_error:.1f})"
             ),
             "",
             *breakout_rows,

@@ -56,6 +56,7 @@ class TrainConfig:
     priority_beta_start: float = 0.4
     hidden_size: int = 512
     sticky_action_probability: float = 0.25
+    # "auto": bf16 autocast for the Atari network on CUDA or a CPU with native bf16, else fp32.
     precision: str = "auto"
     device: str = "auto"
     checkpoint_every: int = 100_000

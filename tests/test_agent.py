@@ -106,6 +106,15 @@ def test_an_error_in_an_update_mid_step_leaves_the_agent_able_to_train_on(preset
     assert agent.replay_memory.transitions_added > transitions + 90  # a few steps start new episodes
 
 
+def test_auto_precision_keeps_the_mlp_in_fp32():
+    """bf16 made CartPole learn worse (benchmarks/bench_precision.py); "auto" leaves it to the
+    Atari network, and asking for bf16 still gets it where the CPU has it."""
+    assert not DQNAgent(make_config("cartpole", precision="auto")).bf16
+    atari = AtariDQNAgent(preset="tiny", precision="auto")
+    if atari.bf16:  # this CPU has native bf16
+        assert DQNAgent(make_config("cartpole", precision="bf16")).bf16
+
+
 def test_the_progress_bar_can_be_turned_off(capsys):
     agent = AtariDQNAgent(preset="tiny", seed=0)
     agent.train(40, progress_bar=False)
