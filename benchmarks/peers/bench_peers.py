@@ -1,6 +1,7 @@
 """dqnlib beside Stable-Baselines3 and CleanRL: DQN training speed on Breakout, side by side.
 
-One command runs the three trainers one after another in this session, each in a child
+One command runs the three trainers and the learner ceilings in turns (``--rounds``, 3 by
+default, so that the machine's drift over minutes shows as a range), each in a child
 process with 2 torch threads and the same hyperparameters (Breakout, replay 100,000,
 batch 32, learning starts 5,000, train frequency 4, target update 1,000), and measures:
 
@@ -40,6 +41,7 @@ import os
 import platform
 import resource
 import runpy
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -273,38 +275,55 @@ def run_child(kind: str, args: argparse.Namespace) -> dict:
     return json.loads(lines[-1].removeprefix("RESULT "))
 
 
-def section(results: dict[str, dict], ceiling: dict, args: argparse.Namespace) -> str:
+def spread(values: list[float], digits: int = 1) -> str:
+    """The median of per-round values, with their range when there are several."""
+    median = statistics.median(values)
+    if len(values) == 1:
+        return f"{median:,.{digits}f}"
+    return f"{median:,.{digits}f} ({min(values):,.{digits}f}-{max(values):,.{digits}f})"
+
+
+def section(rounds: list[dict[str, dict]], args: argparse.Namespace) -> str:
+    """BENCHMARKS.md's section from ``rounds``: one {kind: child result} dict per round."""
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     repository = Path(__file__).resolve().parents[2]
     commit = command_output(["git", "-C", str(repository), "rev-parse", "--short", "HEAD"]) or "unknown"
-    ours = results["dqnlib"]["steps_per_second"]
+    trainers = [kind for kind in rounds[0] if kind != "ceiling"]
+    rate = {kind: [r[kind]["steps_per_second"] for r in rounds] for kind in trainers}
     rows = ["| Trainer | Learning-phase env steps/s | Updates timed | Peak RSS | Replay bytes/transition |"]
     rows.append("|---|---:|---:|---:|---:|")
-    for result in results.values():
+    for kind in trainers:
+        first = rounds[0][kind]
         rows.append(
-            f"| {result['name']} | {result['steps_per_second']:,.1f} | {result['updates']:,} | "
-            f"{result['peak_rss_mib']:,.0f} MiB | {result['bytes_per_transition']:,.0f} B |"
+            f"| {first['name']} | {spread(rate[kind])} | {first['updates']:,} | "
+            f"{max(r[kind]['peak_rss_mib'] for r in rounds):,.0f} MiB | {first['bytes_per_transition']:,.0f} B |"
         )
-    peers = [kind for kind in results if not kind.startswith("dqnlib")]
-    ratios = [
-        f"- dqnlib (DQN) / {kind}: **{ours / results[kind]['steps_per_second']:.2f}x** (goal >= 3x)"
-        for kind in peers
-    ]
+    ratios = []
+    for kind in trainers:
+        if kind.startswith("dqnlib"):
+            continue
+        per_round = [ours / theirs for ours, theirs in zip(rate["dqnlib"], rate[kind], strict=True)]
+        ratios.append(f"- dqnlib (DQN) / {kind}, per round: **{spread(per_round, 2)}x** (goal >= 3x)")
     ceiling_rows = [
         "| Learner (Nature network, batch 32, target forward) | Updates/s | Env steps/s at train frequency 4 |"
     ]
     ceiling_rows.append("|---|---:|---:|")
-    for name, rate in ceiling["ceiling"].items():
-        ceiling_rows.append(f"| {name} | {rate:,.1f} | {4 * rate:,.0f} |")
+    for name in rounds[0]["ceiling"]["ceiling"]:
+        updates = [r["ceiling"]["ceiling"][name] for r in rounds]
+        ceiling_rows.append(f"| {name} | {spread(updates)} | {4 * statistics.median(updates):,.0f} |")
     usage = []
     for kind, algorithm in (("dqnlib", "DQN,"), ("dqnlib_double", "Double DQN")):
-        best = max(
-            rate for name, rate in ceiling["ceiling"].items() if f"dqnlib's update, {algorithm}" in name
-        )
-        trained = results[kind]["steps_per_second"] / 4
+        shares = []
+        for r in rounds:
+            best = max(
+                updates
+                for name, updates in r["ceiling"]["ceiling"].items()
+                if f"dqnlib's update, {algorithm}" in name
+            )
+            shares.append(100 * r[kind]["steps_per_second"] / 4 / best)
         usage.append(
-            f"- dqnlib {algorithm.rstrip(',')}: updates/s in training ({trained:,.1f}) vs its best learner "
-            f"ceiling ({best:,.1f}): **{trained / best:.0%}** (goal >= 90%)"
+            f"- dqnlib {algorithm.rstrip(',')}: updates/s in training vs its best learner ceiling in the same "
+            f"round: **{spread(shares, 0)}%** (goal >= 90%)"
         )
     return "\n".join(
         [
@@ -314,11 +333,14 @@ def section(results: dict[str, dict], ceiling: dict, args: argparse.Namespace) -
                 f"Breakout, {THREADS} torch threads per trainer, replay {HYPERPARAMETERS['buffer_size']:,}, batch "
                 f"{HYPERPARAMETERS['batch_size']}, learning starts {HYPERPARAMETERS['learning_starts']:,}, train "
                 f"frequency {HYPERPARAMETERS['train_frequency']}, target update {HYPERPARAMETERS['target_update']:,}; "
-                f"{args.steps:,} environment steps per trainer, one after another in one session; other settings "
+                f"{args.steps:,} environment steps per trainer; other settings "
                 "are each trainer's defaults (dqnlib steps 4 games at once, SB3 and CleanRL one). The peers train "
                 "DQN; dqnlib runs once with DQN (the comparison) and once with its default Double DQN. Peak RSS is "
                 "after these steps, not with a full replay memory. Steps/s over the "
                 "learning phase from the timestamps of the Adam steps (4 environment steps per update). "
+                f"The trainers and the learner ceilings take turns, {len(rounds)} round(s) in one session; each "
+                "figure is the median over the rounds with their range in brackets, since the machine's speed "
+                "drifts from minute to minute (a virtual machine on a shared host). "
                 f"CleanRL edits for gymnasium 1.x: {EDITS_TEXT}."
             ),
             "",
@@ -328,7 +350,7 @@ def section(results: dict[str, dict], ceiling: dict, args: argparse.Namespace) -
             f"- Software: Python {platform.python_version()}, torch {torch.__version__}",
             (
                 f"- Redo: `.venv/bin/python benchmarks/peers/bench_peers.py --cleanrl CLEANRL_CHECKOUT --steps {args.steps}"
-                f" --write BENCHMARKS.md` (see the script's docstring for the peers' installation)"
+                f" --rounds {len(rounds)} --write BENCHMARKS.md` (see the script's docstring for the peers' installation)"
             ),
             "",
             *rows,
@@ -348,6 +370,7 @@ def main() -> int:
     parser.add_argument("--cleanrl", type=Path, help="a CleanRL checkout (with cleanrl/dqn_atari.py)")
     parser.add_argument("--steps", type=int, default=9_000, help="environment steps per trainer")
     parser.add_argument("--seconds", type=float, default=10.0, help="timed window per learner ceiling")
+    parser.add_argument("--rounds", type=int, default=3, help="turns each trainer and the ceiling take")
     parser.add_argument("--write", type=Path, metavar="FILE")
     parser.add_argument(
         "--child", choices=["sb3", "cleanrl", "dqnlib", "dqnlib_double", "ceiling"], help=argparse.SUPPRESS
@@ -355,15 +378,18 @@ def main() -> int:
     args = parser.parse_args()
     if args.steps <= HYPERPARAMETERS["learning_starts"] + 100:
         parser.error(f"--steps must be > {HYPERPARAMETERS['learning_starts'] + 100} to time a learning phase")
+    if args.rounds < 1:
+        parser.error("--rounds must be >= 1")
     if args.cleanrl is not None and not (args.cleanrl / "cleanrl" / "dqn_atari.py").is_file():
         parser.error(f"--cleanrl {args.cleanrl}: no cleanrl/dqn_atari.py there")
     if args.child is not None:
         child_main(args.child, args.steps, args.cleanrl, args.seconds)
         return 0
-    kinds = ["dqnlib", "dqnlib_double", "sb3"] + (["cleanrl"] if args.cleanrl is not None else [])
-    results = {kind: run_child(kind, args) for kind in kinds}
-    ceiling = run_child("ceiling", args)
-    text = section(results, ceiling, args)
+    kinds = (
+        ["dqnlib", "dqnlib_double", "sb3"] + (["cleanrl"] if args.cleanrl is not None else []) + ["ceiling"]
+    )
+    rounds = [{kind: run_child(kind, args) for kind in kinds} for _ in range(args.rounds)]
+    text = section(rounds, args)
     print(text)
     if args.write is not None:
         write_section(args.write, SECTION_TITLE, text)
