@@ -39,13 +39,10 @@ def make_training_env(config: TrainConfig) -> gymnasium.vector.VectorEnv:
     """The vector environment a config trains on: Atari with DeepMind preprocessing, or a
     gymnasium environment id (e.g. ``"CartPole-v1"``) in a synchronous vector env."""
     if is_atari(config.game):
-        # The games play in native threads while the learner's torch threads update (see
-        # DQNAgent._run). Half the cores for the games: on 2 cores, one game thread gave
-        # 242-256 training steps/s and two gave 187 (their threads and torch's 2 contend).
         return make_vector_env(
             config.game,
             config.num_envs,
-            num_threads=min(config.num_envs, max(1, usable_cpus() // 2)),
+            num_threads=min(config.num_envs, usable_cpus()),
             sticky_action_probability=config.sticky_action_probability,
         )
     if config.game in gymnasium.registry:
