@@ -1,0 +1,113 @@
+"""How close training runs to the learner's own speed, measured in one process.
+
+The peers benchmark compares training with a learner ceiling taken in another child process,
+minutes apart; on a machine whose speed drifts that ratio is noisy. Here one agent (Breakout,
+the peers' hyperparameters) alternates, in rounds: a window of training, timing each
+``learn`` call inside it, then ``learn`` on a fixed batch alone (the ceiling), for DQN and for
+Double DQN. Its share is training updates/s over ceiling updates/s in the same round.
+
+Usage: .venv/bin/python benchmarks/bench_learner_share.py [--rounds 3] [--write BENCHMARKS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import statistics
+import time
+from pathlib import Path
+
+from common import command_output, cpu_model, num_cpus, write_section
+
+import dqnlib
+
+SECTION = "## Training speed against the learner's own, in one process"
+WINDOW_STEPS, CEILING_UPDATES = 1_200, 40
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--write", type=Path, metavar="FILE")
+    args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be >= 1")
+    agent = dqnlib.AtariDQNAgent(
+        "Breakout",
+        seed=0,
+        replay_capacity=100_000,
+        learning_starts=5_000,
+        train_frequency=4,
+        target_update_interval=1_000,
+    )
+    agent.train(5_400, progress_bar=False)  # random play, then 100 updates to warm up
+    batch = agent.replay_memory.sample(32)
+    learn = agent.learn
+    seconds_in_learn = [0.0]
+
+    def timed_learn(sampled):
+        start = time.perf_counter()
+        loss = learn(sampled)
+        seconds_in_learn[0] += time.perf_counter() - start
+        return loss
+
+    agent.learn = timed_learn
+    figures: dict[str, dict[str, list[float]]] = {}
+    for _ in range(args.rounds):
+        for algorithm, double_dqn in (("Double DQN (default)", True), ("DQN", False)):
+            agent.config = dataclasses.replace(agent.config, double_dqn=double_dqn)
+            row = figures.setdefault(algorithm, {"steps": [], "in_loop": [], "alone": [], "share": []})
+            seconds_in_learn[0], updates = 0.0, agent.state.updates
+            start = time.perf_counter()
+            agent.train(WINDOW_STEPS, progress_bar=False)
+            seconds = time.perf_counter() - start
+            row["steps"].append(WINDOW_STEPS / seconds)
+            row["in_loop"].append(1000 * seconds_in_learn[0] / (agent.state.updates - updates))
+            start = time.perf_counter()
+            for _ in range(CEILING_UPDATES):
+                learn(batch)
+            row["alone"].append(1000 * (time.perf_counter() - start) / CEILING_UPDATES)
+            trained_updates = (agent.state.updates - updates) / seconds
+            row["share"].append(100 * trained_updates * row["alone"][-1] / 1000)
+
+    def cell(values: list[float], digits: int) -> str:
+        return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    commit = command_output(["git", "rev-parse", "--short", "HEAD"]) or "unknown"
+    rows = [
+        "| Algorithm | Training env steps/s | `learn` in training (ms) | `learn` alone (ms) | Share of the ceiling |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for algorithm, row in figures.items():
+        rows.append(
+            f"| {algorithm} | {cell(row['steps'], 1)} | {cell(row['in_loop'], 1)} | {cell(row['alone'], 1)} | "
+            f"**{cell(row['share'], 0)}%** |"
+        )
+    text = "\n".join(
+        [
+            SECTION,
+            "",
+            (
+                "One agent, Breakout, replay 100,000, batch 32, learning starts 5,000, train frequency 4, target "
+                f"update 1,000, 4 games, torch's default threads. Each round: {WINDOW_STEPS:,} training steps "
+                f"(each `learn` call timed), then {CEILING_UPDATES} `learn` calls on one fixed batch (the "
+                "ceiling), for Double DQN then DQN. Median (range) over the rounds. Goal: a share >= 90%."
+            ),
+            "",
+            f"- Machine: {cpu_model()}, {num_cpus()} CPUs (`nproc`)",
+            f"- Date: {date}, commit `{commit}`",
+            f"- Redo: `.venv/bin/python benchmarks/bench_learner_share.py --rounds {args.rounds} --write BENCHMARKS.md`",
+            "",
+            *rows,
+            "",
+        ]
+    )
+    print(text)
+    if args.write is not None:
+        write_section(args.write, SECTION, text)
+
+
+if __name__ == "__main__":
+    main()
