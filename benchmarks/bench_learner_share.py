@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import statistics
 import time
 from pathlib import Path
 
-from common import command_output, cpu_model, num_cpus, write_section
+from common import provenance, publish
 
 import dqnlib
 
@@ -74,8 +73,6 @@ def main() -> None:
     def cell(values: list[float], digits: int) -> str:
         return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    commit = command_output(["git", "rev-parse", "--short", "HEAD"]) or "unknown"
     rows = [
         "| Algorithm | Training env steps/s | `learn` in training (ms) | `learn` alone (ms) | Share of the ceiling |",
         "|---|---:|---:|---:|---:|",
@@ -96,17 +93,14 @@ def main() -> None:
                 "ceiling), for Double DQN then DQN. Median (range) over the rounds. Goal: a share >= 90%."
             ),
             "",
-            f"- Machine: {cpu_model()}, {num_cpus()} CPUs (`nproc`)",
-            f"- Date: {date}, commit `{commit}`",
+            *provenance(),
             f"- Redo: `.venv/bin/python benchmarks/bench_learner_share.py --rounds {args.rounds} --write BENCHMARKS.md`",
             "",
             *rows,
             "",
         ]
     )
-    print(text)
-    if args.write is not None:
-        write_section(args.write, SECTION, text)
+    publish(text, SECTION, args.write)
 
 
 if __name__ == "__main__":

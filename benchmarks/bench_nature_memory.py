@@ -12,14 +12,13 @@ Usage: .venv/bin/python benchmarks/bench_nature_memory.py [--train-steps 2000] [
 from __future__ import annotations
 
 import argparse
-import datetime
 import resource
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from common import command_output, cpu_model, num_cpus, verdict, write_section
+from common import provenance, publish, verdict
 
 from dqnlib import AtariDQNAgent, checkpoint
 
@@ -67,8 +66,6 @@ def main() -> None:
         save_seconds = time.perf_counter() - started
         nbytes = memory.nbytes
     peak = rss_mib()
-    commit = command_output(["git", "rev-parse", "--short", "HEAD"]) or "unknown"
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     text = "\n".join(
         [
             SECTION,
@@ -79,8 +76,7 @@ def main() -> None:
                 "a run checkpoint with the memory. Peak RSS is `ru_maxrss` of the one process."
             ),
             "",
-            f"- Machine: {cpu_model()}, {num_cpus()} CPUs (`nproc`)",
-            f"- Date: {date}, commit `{commit}`",
+            *provenance(),
             (
                 f"- Redo: `.venv/bin/python benchmarks/bench_nature_memory.py --train-steps {args.train_steps}"
                 " --write BENCHMARKS.md`"
@@ -98,9 +94,7 @@ def main() -> None:
             "",
         ]
     )
-    print(text)
-    if args.write is not None:
-        write_section(args.write, SECTION, text)
+    publish(text, SECTION, args.write)
 
 
 if __name__ == "__main__":

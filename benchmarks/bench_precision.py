@@ -27,7 +27,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 from pathlib import Path
 
@@ -37,7 +36,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from common import command_output, cpu_model, num_cpus, write_section
+from common import provenance, publish
 
 from dqnlib import DQNAgent, make_config
 from dqnlib.plotting import read_metrics
@@ -102,8 +101,6 @@ def draw(cartpole: dict, breakout: dict[str, tuple]) -> None:
 
 
 def section(cartpole: dict, breakout: dict[str, tuple], args: argparse.Namespace) -> str:
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    commit = command_output(["git", "rev-parse", "--short", "HEAD"]) or "unknown"
     steps = cartpole["steps"]
     seeds = len(cartpole["curves"]["fp32"])
     rows = ["| CartPole, step | " + " | ".join(f"{s / 1000:g}k" for s in steps) + " |"]
@@ -142,8 +139,7 @@ def section(cartpole: dict, breakout: dict[str, tuple], args: argparse.Namespace
                 "ended in each 50,000-step bin (epsilon-greedy)."
             ),
             "",
-            f"- Machine: {cpu_model()}, {num_cpus()} CPUs (`nproc`)",
-            f"- Date: {date}, commit `{commit}`",
+            *provenance(),
             f"- Breakout runs: bf16 `{args.breakout_bf16}`, fp32 `{args.breakout_fp32}`",
             "- Redo: see `benchmarks/bench_precision.py`'s docstring",
             "",
@@ -189,9 +185,7 @@ def main() -> None:
     breakout = {"bf16": breakout_bins(args.breakout_bf16), "fp32": breakout_bins(args.breakout_fp32)}
     draw(cartpole, breakout)
     text = section(cartpole, breakout, args)
-    print(text)
-    if args.write is not None:
-        write_section(args.write, SECTION, text)
+    publish(text, SECTION, args.write)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import platform
 import re
@@ -52,3 +53,18 @@ def write_section(path: Path, title: str, text: str) -> None:
     else:
         content = content.rstrip("\n") + "\n\n" + text
     path.write_text(content)
+
+
+def provenance() -> list[str]:
+    """The lines that say where and when a section was measured: machine, date and commit."""
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    repository = Path(__file__).resolve().parent.parent
+    commit = command_output(["git", "-C", str(repository), "rev-parse", "--short", "HEAD"]) or "unknown"
+    return [f"- Machine: {cpu_model()}, {num_cpus()} CPUs (`nproc`)", f"- Date: {date}, commit `{commit}`"]
+
+
+def publish(text: str, title: str, path: Path | None) -> None:
+    """Print a section, and write it into ``path`` (BENCHMARKS.md) when one is given."""
+    print(text)
+    if path is not None:
+        write_section(path, title, text)

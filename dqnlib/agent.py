@@ -259,7 +259,7 @@ class DQNAgent:
         batch = states[None] if single else states
         rng = self.rng if rng is None else rng
         explore = rng.random(len(batch)) < epsilon
-        random_actions = rng.integers(self.num_actions, size=len(batch)).astype(np.int64)
+        random_actions = rng.integers(self.num_actions, size=len(batch))  # int64
         if explore.all():  # no greedy action needed: skip the forward pass
             actions = random_actions
         else:

@@ -35,7 +35,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import platform
@@ -52,7 +51,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import command_output, cpu_model, num_cpus, write_section
+from common import command_output, provenance, publish
 
 SECTION_TITLE = "## dqnlib beside Stable-Baselines3 and CleanRL"
 THREADS = 2
@@ -285,9 +284,6 @@ def spread(values: list[float], digits: int = 1) -> str:
 
 def section(rounds: list[dict[str, dict]], args: argparse.Namespace) -> str:
     """BENCHMARKS.md's section from ``rounds``: one {kind: child result} dict per round."""
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    repository = Path(__file__).resolve().parents[2]
-    commit = command_output(["git", "-C", str(repository), "rev-parse", "--short", "HEAD"]) or "unknown"
     trainers = [kind for kind in rounds[0] if kind != "ceiling"]
     rate = {kind: [r[kind]["steps_per_second"] for r in rounds] for kind in trainers}
     rows = ["| Trainer | Learning-phase env steps/s | Updates timed | Peak RSS | Replay bytes/transition |"]
@@ -344,9 +340,7 @@ def section(rounds: list[dict[str, dict]], args: argparse.Namespace) -> str:
                 f"CleanRL edits for gymnasium 1.x: {EDITS_TEXT}."
             ),
             "",
-            f"- Machine: {cpu_model()}, {num_cpus()} CPUs (`nproc`)",
-            f"- Date: {date}",
-            f"- Commit: `{commit}`",
+            *provenance(),
             f"- Software: Python {platform.python_version()}, torch {torch.__version__}",
             (
                 f"- Redo: `.venv/bin/python benchmarks/peers/bench_peers.py --cleanrl CLEANRL_CHECKOUT --steps {args.steps}"
@@ -390,9 +384,7 @@ def main() -> int:
     )
     rounds = [{kind: run_child(kind, args) for kind in kinds} for _ in range(args.rounds)]
     text = section(rounds, args)
-    print(text)
-    if args.write is not None:
-        write_section(args.write, SECTION_TITLE, text)
+    publish(text, SECTION_TITLE, args.write)
     return 0
 
 
