@@ -1,3 +1,4 @@
+import copy
 import random
 import subprocess
 import sys
@@ -134,6 +135,48 @@ def test_the_nature_network_scales_frames_as_a_float32_division(autocast):
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
         reference = network.head(network.features(frames.float() / 255.0)).float()
         assert torch.equal(network(frames), reference)
+
+
+def test_a_bf16_target_network_computes_what_autocast_computes_from_fp32_weights():
+    """The agent holds its target network in bf16, which saves casting every weight on each
+    update; under autocast that must give the same bits as the fp32 weights would."""
+    torch.manual_seed(0)
+    network = NatureQNetwork(4)
+    held_in_bf16 = copy.deepcopy(network).to(torch.bfloat16)
+    frames = torch.as_tensor(np.random.default_rng(0).integers(0, 256, (5, 4, 84, 84), dtype=np.uint8))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(held_in_bf16(frames), network(frames))
+
+
+@pytest.mark.parametrize("tau", [1.0, 0.5])
+def test_sync_target_copies_or_moves_the_weights_in_the_target_networks_precision(tau):
+    agent = AtariDQNAgent(preset="tiny", seed=0, tau=tau)
+    held_in = torch.bfloat16 if agent.bf16 and tau == 1.0 else torch.float32  # soft updates need fp32
+    before = [p.detach().clone() for p in agent.target.parameters()]
+    with torch.no_grad():
+        for parameter in agent.online.parameters():
+            parameter.add_(torch.randn_like(parameter))
+    agent.sync_target()
+    for old, online, target in zip(before, agent.online.parameters(), agent.target.parameters(), strict=True):
+        assert target.dtype == held_in
+        assert torch.equal(target, torch.lerp(old.float(), online.detach(), tau).to(held_in))
+
+
+@pytest.mark.parametrize("max_grad_norm", [1e-4, 1e6])  # every gradient clipped / none
+def test_gradient_clipping_gives_what_clip_grad_norm_gives(max_grad_norm):
+    """The agent skips the rescale when its factor would be 1; the gradients must be PyTorch's."""
+    agent = AtariDQNAgent(preset="tiny", seed=0, max_grad_norm=max_grad_norm)
+    frames = torch.as_tensor(np.random.default_rng(0).integers(0, 256, (6, 4, 84, 84), dtype=np.uint8))
+    agent.online(frames).square().mean().backward()
+    unclipped = [p.grad.clone() for p in agent.online.parameters()]
+    torch.nn.utils.clip_grad_norm_(agent.online.parameters(), max_grad_norm)
+    reference = [p.grad.clone() for p in agent.online.parameters()]
+    for parameter, gradient in zip(agent.online.parameters(), unclipped, strict=True):
+        parameter.grad.copy_(gradient)
+    agent._clip_gradients()
+    assert all(torch.equal(p.grad, r) for p, r in zip(agent.online.parameters(), reference, strict=True))
+    clipped = not all(torch.equal(u, r) for u, r in zip(unclipped, reference, strict=True))
+    assert clipped == (max_grad_norm < 1)
 
 
 def test_learn_moves_q_toward_target_and_target_changes_only_on_sync():

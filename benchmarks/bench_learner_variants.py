@@ -1,0 +1,126 @@
+"""What each change to the bf16 learner buys, measured in one process and interleaved.
+
+One agent (Breakout, the peers' hyperparameters) runs ``learn`` on one fixed batch of 32 under
+four settings, each adding one change to the one before:
+
+1. ``before``: channels-last weights and inputs, an fp32 target network (autocast casts its
+   weights on every call), the gradient rescale of ``clip_grad_norm_`` on every update;
+2. ``+ rescale only when clipping``: the same gradients (a test checks it), one pass fewer;
+3. ``+ bf16 target network``: the same Q-values (a test checks it), no weight casts;
+4. ``+ default layout``: no channels-last, which is what dqnlib does on a CPU now.
+
+Each round times ``--updates`` calls of every setting in turn, for DQN and Double DQN; rounds
+are short (a fraction of a second per setting) so that the machine's drift, which reaches a
+third within minutes, hits all settings alike. Ratios are per round against ``before``.
+
+Usage: .venv/bin/python benchmarks/bench_learner_variants.py [--rounds 30] [--updates 10] [--write BENCHMARKS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from common import provenance, publish
+
+import dqnlib
+
+SECTION = "## What each learner change buys (bf16, CPU)"
+SETTINGS = ("before", "+ rescale only when clipping", "+ bf16 target network", "+ default layout")
+
+
+def configure(agent: dqnlib.DQNAgent, setting: int, targets: dict[torch.dtype, torch.nn.Module]) -> None:
+    """Put the agent in ``SETTINGS[setting]``: the changes up to that index are on."""
+    layout = torch.channels_last if setting < 3 else torch.contiguous_format
+    agent.channels_last = layout is torch.channels_last
+    for network in (agent.online, *targets.values()):
+        network.to(memory_format=layout)
+    for state in agent.optimizer.state.values():  # Adam's moments follow their weights' layout
+        for name in ("exp_avg", "exp_avg_sq"):
+            state[name] = (
+                state[name].contiguous(memory_format=layout) if state[name].dim() == 4 else state[name]
+            )
+    agent.target = targets[torch.bfloat16 if setting >= 2 else torch.float32]
+    if setting >= 1:
+        agent.__dict__.pop("_clip_gradients", None)
+    else:
+        agent._clip_gradients = lambda: torch.nn.utils.clip_grad_norm_(
+            agent.online.parameters(), agent.config.max_grad_norm
+        )
+
+
+def updates_per_second(learn: Callable[[], float], updates: int) -> float:
+    for _ in range(2):
+        learn()
+    start = time.perf_counter()
+    for _ in range(updates):
+        learn()
+    return updates / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--updates", type=int, default=10)
+    parser.add_argument("--write", type=Path, metavar="FILE")
+    args = parser.parse_args()
+    if args.rounds < 1 or args.updates < 1:
+        parser.error("--rounds and --updates must be >= 1")
+    agent = dqnlib.AtariDQNAgent(
+        "Breakout", seed=0, replay_capacity=100_000, learning_starts=5_000, target_update_interval=1_000
+    )
+    if not agent.bf16 or agent.device.type != "cpu":
+        raise SystemExit("this benchmark compares bf16 learners on a CPU; this machine trains otherwise")
+    agent.train(5_400, progress_bar=False)  # random play, then 100 updates
+    batch = agent.replay_memory.sample(32)
+    targets = {dtype: copy.deepcopy(agent.target).to(dtype) for dtype in (torch.float32, torch.bfloat16)}
+    rates: dict[str, list[list[float]]] = {}
+    for _ in range(args.rounds):
+        for algorithm, double_dqn in (("Double DQN (default)", True), ("DQN", False)):
+            agent.config = dataclasses.replace(agent.config, double_dqn=double_dqn)
+            round_rates = []
+            for setting in range(len(SETTINGS)):
+                configure(agent, setting, targets)
+                round_rates.append(updates_per_second(lambda: agent.learn(batch), args.updates))
+            rates.setdefault(algorithm, []).append(round_rates)
+
+    def cell(values: list[float], digits: int) -> str:
+        return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+
+    rows = ["| Algorithm | Setting | Updates/s | Ratio to `before` |", "|---|---|---:|---:|"]
+    for algorithm, rounds in rates.items():
+        for setting, name in enumerate(SETTINGS):
+            values = [r[setting] for r in rounds]
+            ratios = [r[setting] / r[0] for r in rounds]
+            rows.append(f"| {algorithm} | {name} | {cell(values, 1)} | **{cell(ratios, 3)}** |")
+    text = "\n".join(
+        [
+            SECTION,
+            "",
+            (
+                "One agent, Breakout, batch 32, target update 1,000, torch's default threads, `learn` on one "
+                f"fixed batch. Each round times {args.updates} updates of every setting in turn; each setting "
+                "adds one change to the row above it. Median (range) over the rounds."
+            ),
+            "",
+            *provenance(),
+            (
+                "- Redo: `.venv/bin/python benchmarks/bench_learner_variants.py "
+                f"--rounds {args.rounds} --updates {args.updates} --write BENCHMARKS.md`"
+            ),
+            "",
+            *rows,
+            "",
+        ]
+    )
+    publish(text, SECTION, args.write)
+
+
+if __name__ == "__main__":
+    main()
