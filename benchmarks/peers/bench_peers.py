@@ -12,7 +12,7 @@ batch 32, learning starts 5,000, train frequency 4, target update 1,000), and me
   (its numpy arrays' ``nbytes`` over its capacity);
 - the pure-learner ceiling: Nature-network updates/s at batch 32 with the target forward,
   in plain fp32 PyTorch (default Adam, as the peers do), dqnlib in fp32, and dqnlib with
-  its speed settings (bf16 autocast + channels-last where the CPU has bf16, fused Adam),
+  its speed settings (bf16 autocast and a bf16 target network where the CPU has bf16, fused Adam),
   for DQN and for Double DQN.
 
 The peers train DQN, so dqnlib runs DQN for the comparison (``double_dqn=False``), and
@@ -159,6 +159,18 @@ def run_cleanrl(steps: int, checkout: Path) -> dict:
     }
 
 
+def precision_label(agent) -> str:
+    """How the agent's learner runs, e.g. "bf16 autocast + bf16 target network"."""
+    if not agent.bf16:
+        return "fp32"
+    parts = ["bf16 autocast"]
+    if next(agent.target.parameters()).dtype == torch.bfloat16:
+        parts.append("bf16 target network")
+    if agent.channels_last:
+        parts.append("channels-last")
+    return " + ".join(parts)
+
+
 def run_dqnlib(steps: int, double_dqn: bool) -> dict:
     import dqnlib
 
@@ -173,7 +185,7 @@ def run_dqnlib(steps: int, double_dqn: bool) -> dict:
         double_dqn=double_dqn,
     )
     agent.train(steps)
-    precision = "bf16 autocast + channels-last" if agent.bf16 else "fp32"
+    precision = precision_label(agent)
     algorithm = "Double DQN, the default preset's" if double_dqn else "DQN, as the peers"
     return {
         "name": f"dqnlib {dqnlib.__version__} ({algorithm}, {agent.config.num_envs} envs, {precision})",
@@ -221,7 +233,7 @@ def run_ceiling(seconds: float) -> dict:
             )
             agent.train(agent.config.learning_starts + 8)  # fills the memory a little
             batch = agent.replay_memory.sample(batch_size)
-            speed = "bf16 autocast + channels-last" if agent.bf16 else "fp32"
+            speed = precision_label(agent)
             algorithm = "Double DQN (next states through both networks)" if double_dqn else "DQN"
             name = f"dqnlib's update, {algorithm}, {speed}, fused Adam"
             rates[name] = rate(lambda agent=agent, batch=batch: agent.learn(batch))
