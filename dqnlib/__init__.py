@@ -1,14 +1,5 @@
 """dqnlib: Deep Q-Networks on Atari, readable and fast."""
 
-import os
-
-# ale-py's vector environment steps games in native threads between learner updates.
-# OpenMP threads that spin after each torch op starve them: on a 2-core CPU, bf16
-# training ran at 15 environment steps/s with spinning threads and 103 with passive ones.
-# This takes effect only when dqnlib is imported before torch; set the variable yourself
-# to override it.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 from dqnlib.agent import AtariDQNAgent, DQNAgent
 from dqnlib.config import TrainConfig, make_config
 from dqnlib.envs import AtariOptions, AtariVectorEnv, make_env, make_vector_env
