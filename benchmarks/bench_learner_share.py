@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import statistics
 import time
 from pathlib import Path
 
-from common import provenance, publish
-
-import dqnlib
+from common import learning_agent, median_range, publish, section
 
 SECTION = "## Training speed against the learner's own, in one process"
 WINDOW_STEPS, CEILING_UPDATES = 1_200, 40
@@ -32,15 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be >= 1")
-    agent = dqnlib.AtariDQNAgent(
-        "Breakout",
-        seed=0,
-        replay_capacity=100_000,
-        learning_starts=5_000,
-        train_frequency=4,
-        target_update_interval=1_000,
-    )
-    agent.train(5_400, progress_bar=False)  # random play, then 100 updates to warm up
+    agent = learning_agent()  # then the rounds switch between Double DQN and DQN
     batch = agent.replay_memory.sample(32)
     learn = agent.learn
     seconds_in_learn = [0.0]
@@ -70,36 +59,23 @@ def main() -> None:
             trained_updates = (agent.state.updates - updates) / seconds
             row["share"].append(100 * trained_updates * row["alone"][-1] / 1000)
 
-    def cell(values: list[float], digits: int) -> str:
-        return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
-
     rows = [
         "| Algorithm | Training env steps/s | `learn` in training (ms) | `learn` alone (ms) | Share of the ceiling |",
         "|---|---:|---:|---:|---:|",
     ]
     for algorithm, row in figures.items():
         rows.append(
-            f"| {algorithm} | {cell(row['steps'], 1)} | {cell(row['in_loop'], 1)} | {cell(row['alone'], 1)} | "
-            f"**{cell(row['share'], 0)}%** |"
+            f"| {algorithm} | {median_range(row['steps'])} | {median_range(row['in_loop'])} | "
+            f"{median_range(row['alone'])} | **{median_range(row['share'], 0)}%** |"
         )
-    text = "\n".join(
-        [
-            SECTION,
-            "",
-            (
-                "One agent, Breakout, replay 100,000, batch 32, learning starts 5,000, train frequency 4, target "
-                f"update 1,000, 4 games, torch's default threads. Each round: {WINDOW_STEPS:,} training steps "
-                f"(each `learn` call timed), then {CEILING_UPDATES} `learn` calls on one fixed batch (the "
-                "ceiling), for Double DQN then DQN. Median (range) over the rounds. Goal: a share >= 90%."
-            ),
-            "",
-            *provenance(),
-            f"- Redo: `.venv/bin/python benchmarks/bench_learner_share.py --rounds {args.rounds} --write BENCHMARKS.md`",
-            "",
-            *rows,
-            "",
-        ]
+    setup = (
+        "One agent, Breakout, replay 100,000, batch 32, learning starts 5,000, train frequency 4, target "
+        f"update 1,000, 4 games, torch's default threads. Each round: {WINDOW_STEPS:,} training steps "
+        f"(each `learn` call timed), then {CEILING_UPDATES} `learn` calls on one fixed batch (the "
+        "ceiling), for Double DQN then DQN. Median (range) over the rounds. Goal: a share >= 90%."
     )
+    redo = f".venv/bin/python benchmarks/bench_learner_share.py --rounds {args.rounds} --write BENCHMARKS.md"
+    text = section(SECTION, setup, redo, rows)
     publish(text, SECTION, args.write)
 
 

@@ -21,13 +21,12 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from common import provenance, publish
+from common import learning_agent, median_range, publish, section
 
 import dqnlib
 
@@ -72,12 +71,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.rounds < 1 or args.updates < 1:
         parser.error("--rounds and --updates must be >= 1")
-    agent = dqnlib.AtariDQNAgent(
-        "Breakout", seed=0, replay_capacity=100_000, learning_starts=5_000, target_update_interval=1_000
-    )
+    agent = learning_agent()
     if not agent.bf16 or agent.device.type != "cpu":
         raise SystemExit("this benchmark compares bf16 learners on a CPU; this machine trains otherwise")
-    agent.train(5_400, progress_bar=False)  # random play, then 100 updates
     batch = agent.replay_memory.sample(32)
     targets = {dtype: copy.deepcopy(agent.target).to(dtype) for dtype in (torch.float32, torch.bfloat16)}
     rates: dict[str, list[list[float]]] = {}
@@ -90,35 +86,22 @@ def main() -> None:
                 round_rates.append(updates_per_second(lambda: agent.learn(batch), args.updates))
             rates.setdefault(algorithm, []).append(round_rates)
 
-    def cell(values: list[float], digits: int) -> str:
-        return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
-
     rows = ["| Algorithm | Setting | Updates/s | Ratio to `before` |", "|---|---|---:|---:|"]
     for algorithm, rounds in rates.items():
         for setting, name in enumerate(SETTINGS):
             values = [r[setting] for r in rounds]
             ratios = [r[setting] / r[0] for r in rounds]
-            rows.append(f"| {algorithm} | {name} | {cell(values, 1)} | **{cell(ratios, 3)}** |")
-    text = "\n".join(
-        [
-            SECTION,
-            "",
-            (
-                "One agent, Breakout, batch 32, target update 1,000, torch's default threads, `learn` on one "
-                f"fixed batch. Each round times {args.updates} updates of every setting in turn; each setting "
-                "adds one change to the row above it. Median (range) over the rounds."
-            ),
-            "",
-            *provenance(),
-            (
-                "- Redo: `.venv/bin/python benchmarks/bench_learner_variants.py "
-                f"--rounds {args.rounds} --updates {args.updates} --write BENCHMARKS.md`"
-            ),
-            "",
-            *rows,
-            "",
-        ]
+            rows.append(f"| {algorithm} | {name} | {median_range(values)} | **{median_range(ratios, 3)}** |")
+    setup = (
+        "One agent, Breakout, batch 32, target update 1,000, torch's default threads, `learn` on one "
+        f"fixed batch. Each round times {args.updates} updates of every setting in turn; each setting "
+        "adds one change to the row above it. Median (range) over the rounds."
     )
+    redo = (
+        ".venv/bin/python benchmarks/bench_learner_variants.py "
+        f"--rounds {args.rounds} --updates {args.updates} --write BENCHMARKS.md"
+    )
+    text = section(SECTION, setup, redo, rows)
     publish(text, SECTION, args.write)
 
 

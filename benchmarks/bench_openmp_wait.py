@@ -20,13 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from common import provenance, publish
+from common import learning_agent, median_range, publish, section
 
 SECTION = "## OpenMP wait policy and training speed (CPU)"
 POLICIES = {  # name: OMP_WAIT_POLICY (None: unset)
@@ -37,17 +36,7 @@ POLICIES = {  # name: OMP_WAIT_POLICY (None: unset)
 
 
 def child(steps: int, updates: int) -> None:
-    import dqnlib
-
-    agent = dqnlib.AtariDQNAgent(
-        "Breakout",
-        seed=0,
-        replay_capacity=100_000,
-        learning_starts=5_000,
-        target_update_interval=1_000,
-        double_dqn=False,
-    )
-    agent.train(5_400, progress_bar=False)
+    agent = learning_agent(double_dqn=False)
     start = time.perf_counter()
     agent.train(steps, progress_bar=False)
     steps_per_second = steps / (time.perf_counter() - start)
@@ -102,29 +91,19 @@ def main() -> None:
             for key in ("steps", "updates"):
                 figures[name][key].append(result[key])
 
-    def cell(values: list[float]) -> str:
-        return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})"
-
     rows = ["| OMP_WAIT_POLICY | Training env steps/s | Learner updates/s alone |", "|---|---:|---:|"]
-    rows += [f"| {name} | {cell(row['steps'])} | {cell(row['updates'])} |" for name, row in figures.items()]
-    text = "\n".join(
-        [
-            SECTION,
-            "",
-            (
-                "Breakout, DQN, replay 100,000, batch 32, learning starts 5,000, train frequency 4, target update "
-                f"1,000, 4 games, torch's default threads. Each child process: 5,400 steps, then {args.steps:,} "
-                f"timed training steps and {args.updates} timed updates on one batch. The policies take turns over "
-                f"{args.rounds} rounds; median (range)."
-            ),
-            "",
-            *provenance(),
-            f"- Redo: `.venv/bin/python benchmarks/bench_openmp_wait.py --rounds {args.rounds} --write BENCHMARKS.md`",
-            "",
-            *rows,
-            "",
-        ]
+    rows += [
+        f"| {name} | {median_range(row['steps'])} | {median_range(row['updates'])} |"
+        for name, row in figures.items()
+    ]
+    setup = (
+        "Breakout, DQN, replay 100,000, batch 32, learning starts 5,000, train frequency 4, target update "
+        f"1,000, 4 games, torch's default threads. Each child process: 5,400 steps, then {args.steps:,} "
+        f"timed training steps and {args.updates} timed updates on one batch. The policies take turns over "
+        f"{args.rounds} rounds; median (range)."
     )
+    redo = f".venv/bin/python benchmarks/bench_openmp_wait.py --rounds {args.rounds} --write BENCHMARKS.md"
+    text = section(SECTION, setup, redo, rows)
     publish(text, SECTION, args.write)
 
 

@@ -6,7 +6,9 @@ import datetime
 import os
 import platform
 import re
+import statistics
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 FILE_HEADER = (
@@ -61,6 +63,37 @@ def provenance() -> list[str]:
     repository = Path(__file__).resolve().parent.parent
     commit = command_output(["git", "-C", str(repository), "rev-parse", "--short", "HEAD"]) or "unknown"
     return [f"- Machine: {cpu_model()}, {num_cpus()} CPUs (`nproc`)", f"- Date: {date}, commit `{commit}`"]
+
+
+def learning_agent(double_dqn: bool = True):
+    """A Breakout agent with the peers' hyperparameters (replay 100,000, batch 32, learning starts
+    5,000, train frequency 4, target update 1,000), trained 5,400 steps: past random play and
+    100 updates into its learning phase."""
+    import dqnlib
+
+    agent = dqnlib.AtariDQNAgent(
+        "Breakout",
+        seed=0,
+        replay_capacity=100_000,
+        batch_size=32,
+        learning_starts=5_000,
+        train_frequency=4,
+        target_update_interval=1_000,
+        double_dqn=double_dqn,
+    )
+    agent.train(5_400, progress_bar=False)
+    return agent
+
+
+def median_range(values: Sequence[float], digits: int = 1) -> str:
+    """Repeated measurements as ``median (min-max)``, e.g. ``58.1 (51.6-73.1)``."""
+    low, middle, high = min(values), statistics.median(values), max(values)
+    return f"{middle:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
+
+
+def section(title: str, setup: str, redo: str, rows: list[str]) -> str:
+    """A BENCHMARKS.md section: title, what was run, machine/date/commit, the command, a table."""
+    return "\n".join([title, "", setup, "", *provenance(), f"- Redo: `{redo}`", "", *rows, ""])
 
 
 def publish(text: str, title: str, path: Path | None) -> None:
