@@ -64,7 +64,10 @@ def run_child(policy: str | None, args: argparse.Namespace) -> dict[str, float]:
         "--updates",
         str(args.updates),
     ]
-    result = subprocess.run(command, env=environment, capture_output=True, text=True, check=True)
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        last_line = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SystemExit(f"the child with OMP_WAIT_POLICY={policy} failed: {last_line}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -102,7 +105,10 @@ def main() -> None:
         f"timed training steps and {args.updates} timed updates on one batch. The policies take turns over "
         f"{args.rounds} rounds; median (range)."
     )
-    redo = f".venv/bin/python benchmarks/bench_openmp_wait.py --rounds {args.rounds} --write BENCHMARKS.md"
+    redo = (
+        f".venv/bin/python benchmarks/bench_openmp_wait.py --rounds {args.rounds} --steps {args.steps} "
+        f"--updates {args.updates} --write BENCHMARKS.md"
+    )
     text = section(SECTION, setup, redo, rows)
     publish(text, SECTION, args.write)
 

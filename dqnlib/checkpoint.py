@@ -167,6 +167,24 @@ def load_agent(
     return agent
 
 
+def _match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give each saved optimizer state tensor its parameter's memory layout.
+
+    A checkpoint may hold Adam's moments channels-last (dqnlib used channels-last for bf16 on
+    CPUs, and still does on CUDA) while the parameters now have another layout. The fused step
+    pairs moments with weights by memory order, so a mismatch would update the wrong weights
+    without any error.
+    """
+    for parameter, values in optimizer.state.items():
+        for name, value in values.items():
+            if (
+                torch.is_tensor(value)
+                and value.shape == parameter.shape
+                and value.stride() != parameter.stride()
+            ):
+                values[name] = torch.empty_like(parameter, dtype=value.dtype).copy_(value)
+
+
 def restore(agent: DQNAgent, path: Path) -> str:
     """Load a checkpoint into ``agent`` (built from the same config); returns what was restored.
 
@@ -183,6 +201,7 @@ def restore(agent: DQNAgent, path: Path) -> str:
         agent.target.load_state_dict(weights.get("target", weights["online"]))
         if "optimizer" in weights:
             agent.optimizer.load_state_dict(weights["optimizer"])
+            _match_parameter_layouts(agent.optimizer)
             torch.set_rng_state(weights["torch_rng"])
     except Exception as error:  # noqa: BLE001 - torch raises many kinds for damaged or hostile files
         raise ValueError(f"cannot load weights from {path / 'model.pt'}: {first_line(error)}") from None

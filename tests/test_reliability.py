@@ -316,6 +316,27 @@ def test_two_processes_resumed_from_one_checkpoint_end_with_identical_weights(sa
     assert same_weights(*runs)
 
 
+def test_adam_moments_saved_in_another_memory_layout_update_the_right_weights(tmp_path):
+    """dqnlib used to train bf16 on CPUs channels-last, so older checkpoints hold Adam's moments
+    in that layout. The fused step pairs moments and weights by memory order: a resumed agent
+    must update exactly as it would from moments in its own layout."""
+    agent = AtariDQNAgent(preset="tiny", seed=0)
+    agent.train(400, progress_bar=False)  # past learning_starts: Adam has moments
+    agent.save(tmp_path / "own_layout")
+    for moments in agent.optimizer.state.values():
+        for name, value in moments.items():
+            if value.dim() == 4:
+                moments[name] = value.contiguous(memory_format=torch.channels_last)
+    agent.save(tmp_path / "channels_last")
+    batch = agent.replay_memory.sample(8)
+    updated = []
+    for name in ("own_layout", "channels_last"):
+        resumed = DQNAgent.load(tmp_path / name)
+        resumed.learn(batch)
+        updated.append(resumed)
+    assert same_weights(*updated)
+
+
 def test_the_state_after_loading_equals_the_state_that_was_saved(tmp_path):
     agent = AtariDQNAgent(preset="tiny", seed=4, run_dir=tmp_path, checkpoint_every=500)
     agent.train(500)
