@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+import dqnlib.agent
 from dqnlib import AtariDQNAgent, DQNAgent, TrainConfig, make_config
 from dqnlib.networks import NatureQNetwork
 from dqnlib.replay import ReplayBatch
@@ -149,9 +150,13 @@ def test_a_bf16_target_network_computes_what_autocast_computes_from_fp32_weights
 
 
 @pytest.mark.parametrize("tau", [1.0, 0.5])
-def test_sync_target_copies_or_moves_the_weights_in_the_target_networks_precision(tau):
+def test_sync_target_copies_or_moves_the_weights_in_the_target_networks_precision(tau, monkeypatch):
+    monkeypatch.setattr(
+        dqnlib.agent, "_cpu_has_bf16", lambda: True
+    )  # bf16 on any CPU (emulated where not native)
     agent = AtariDQNAgent(preset="tiny", seed=0, tau=tau)
-    held_in = torch.bfloat16 if agent.bf16 and tau == 1.0 else torch.float32  # soft updates need fp32
+    assert agent.bf16
+    held_in = torch.bfloat16 if tau == 1.0 else torch.float32  # soft updates need fp32
     before = [p.detach().clone() for p in agent.target.parameters()]
     with torch.no_grad():
         for parameter in agent.online.parameters():
