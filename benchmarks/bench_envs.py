@@ -157,33 +157,44 @@ def single_env_stepper(env: gymnasium.Env, seed: int) -> Callable[[], int]:
     return step
 
 
+def alternate(
+    first: Callable[[], int], second: Callable[[], int], args: argparse.Namespace
+) -> list[tuple[tuple[int, float], tuple[int, float]]]:
+    """``first`` and ``second`` in turns, ``args.rounds`` windows of ``args.seconds`` each (a warm-up
+    before the first), so that the machine's drift over minutes hits both alike; returns each
+    round's ``((count, elapsed), (count, elapsed))``."""
+    rounds = []
+    for round_index in range(args.rounds):
+        warmup = args.warmup if round_index == 0 else 0.0
+        rounds.append((timed(first, args.seconds, warmup), timed(second, args.seconds, warmup)))
+    return rounds
+
+
+def rate(window: tuple[int, float]) -> float:
+    count, elapsed = window
+    return count / elapsed
+
+
 def bench_raw_and_single(args: argparse.Namespace) -> tuple[Measurement, Measurement, list[float]]:
-    """Raw ALE and the single env in alternating windows, so that the machine's drift over
-    minutes hits both alike; returns both totals and the single/raw ratio of each round."""
-    raw_step = raw_ale_stepper(args.seed)
+    """Raw ALE and the single env in alternating windows; returns both totals and the
+    single/(raw/frame skip) ratio of each round."""
     env = dqnlib.make_env(GAME, sticky_action_probability=STICKY_ACTION_PROBABILITY)
-    single_step = single_env_stepper(env, args.seed)
-    totals = {"raw": [0, 0.0], "single": [0, 0.0]}
-    ratios = []
     try:
-        for round_index in range(args.rounds):
-            warmup = args.warmup if round_index == 0 else 0.0
-            raw_count, raw_elapsed = timed(raw_step, args.seconds, warmup)
-            single_count, single_elapsed = timed(single_step, args.seconds, warmup)
-            for name, count, elapsed in (
-                ("raw", raw_count, raw_elapsed),
-                ("single", single_count, single_elapsed),
-            ):
-                totals[name][0] += count
-                totals[name][1] += elapsed
-            ratios.append((single_count / single_elapsed) / (raw_count / raw_elapsed / FRAME_SKIP))
+        rounds = alternate(raw_ale_stepper(args.seed), single_env_stepper(env, args.seed), args)
     finally:
         env.close()
-    raw = Measurement("raw ALE (`ALEInterface.act`, frame skip 1)", "raw ALE", "frames/s", 1, *totals["raw"])
-    single = Measurement(
-        "single env (`make_env`)", "single env", "agent steps/s", FRAME_SKIP, *totals["single"]
+    raw_windows, single_windows = zip(*rounds, strict=True)
+
+    def total(windows: tuple[tuple[int, float], ...]) -> tuple[int, float]:
+        return sum(count for count, _ in windows), sum(elapsed for _, elapsed in windows)
+
+    raw = Measurement(
+        "raw ALE (`ALEInterface.act`, frame skip 1)", "raw ALE", "frames/s", 1, *total(raw_windows)
     )
-    return raw, single, ratios
+    single = Measurement(
+        "single env (`make_env`)", "single env", "agent steps/s", FRAME_SKIP, *total(single_windows)
+    )
+    return raw, single, [rate(s) / (rate(r) / FRAME_SKIP) for r, s in rounds]
 
 
 def vector_env_stepper(env: gymnasium.vector.VectorEnv, num_envs: int, seed: int) -> Callable[[], int]:
@@ -217,19 +228,16 @@ def bench_vector_against_single(num_envs: int, args: argparse.Namespace) -> list
     returns the vector/single ratio of agent steps/s of each round."""
     vector_env = make_vector(num_envs)
     single_env = dqnlib.make_env(GAME, sticky_action_probability=STICKY_ACTION_PROBABILITY)
-    vector_step = vector_env_stepper(vector_env, num_envs, args.seed)
-    single_step = single_env_stepper(single_env, args.seed)
-    ratios = []
     try:
-        for round_index in range(args.rounds):
-            warmup = args.warmup if round_index == 0 else 0.0
-            vector_count, vector_elapsed = timed(vector_step, args.seconds, warmup)
-            single_count, single_elapsed = timed(single_step, args.seconds, warmup)
-            ratios.append((vector_count / vector_elapsed) / (single_count / single_elapsed))
+        rounds = alternate(
+            vector_env_stepper(vector_env, num_envs, args.seed),
+            single_env_stepper(single_env, args.seed),
+            args,
+        )
     finally:
         vector_env.close()
         single_env.close()
-    return ratios
+    return [rate(vector) / rate(single) for vector, single in rounds]
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ import torch
 from common import learning_agent, median_range, publish, section
 
 import dqnlib
+from dqnlib.checkpoint import match_parameter_layouts
 
 SECTION = "## What each learner change buys (bf16, CPU)"
 SETTINGS = ("before", "+ rescale only when clipping", "+ bf16 target network", "+ default layout")
@@ -40,11 +41,7 @@ def configure(agent: dqnlib.DQNAgent, setting: int, targets: dict[torch.dtype, t
     agent.channels_last = layout is torch.channels_last
     for network in (agent.online, *targets.values()):
         network.to(memory_format=layout)
-    for state in agent.optimizer.state.values():  # Adam's moments follow their weights' layout
-        for name in ("exp_avg", "exp_avg_sq"):
-            state[name] = (
-                state[name].contiguous(memory_format=layout) if state[name].dim() == 4 else state[name]
-            )
+    match_parameter_layouts(agent.optimizer)  # Adam's moments follow their weights' layout
     agent.target = targets[torch.bfloat16 if setting >= 2 else torch.float32]
     if setting >= 1:
         agent.__dict__.pop("_clip_gradients", None)

@@ -86,9 +86,11 @@ def learning_agent(double_dqn: bool = True):
 
 
 def median_range(values: Sequence[float], digits: int = 1) -> str:
-    """Repeated measurements as ``median (min-max)``, e.g. ``58.1 (51.6-73.1)``."""
-    low, middle, high = min(values), statistics.median(values), max(values)
-    return f"{middle:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
+    """Repeated measurements as ``median (min-max)``, e.g. ``58.1 (51.6-73.1)``; one value alone."""
+    middle = f"{statistics.median(values):,.{digits}f}"
+    if len(values) == 1:
+        return middle
+    return f"{middle} ({min(values):,.{digits}f}-{max(values):,.{digits}f})"
 
 
 def section(title: str, setup: str, redo: str, rows: list[str]) -> str:

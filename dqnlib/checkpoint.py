@@ -167,7 +167,7 @@ def load_agent(
     return agent
 
 
-def _match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
+def match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
     """Give each saved optimizer state tensor its parameter's memory layout.
 
     A checkpoint may hold Adam's moments channels-last (dqnlib used channels-last for bf16 on
@@ -201,7 +201,7 @@ def restore(agent: DQNAgent, path: Path) -> str:
         agent.target.load_state_dict(weights.get("target", weights["online"]))
         if "optimizer" in weights:
             agent.optimizer.load_state_dict(weights["optimizer"])
-            _match_parameter_layouts(agent.optimizer)
+            match_parameter_layouts(agent.optimizer)
             torch.set_rng_state(weights["torch_rng"])
     except Exception as error:  # noqa: BLE001 - torch raises many kinds for damaged or hostile files
         raise ValueError(f"cannot load weights from {path / 'model.pt'}: {first_line(error)}") from None

@@ -151,9 +151,8 @@ def test_a_bf16_target_network_computes_what_autocast_computes_from_fp32_weights
 
 @pytest.mark.parametrize("tau", [1.0, 0.5])
 def test_sync_target_copies_or_moves_the_weights_in_the_target_networks_precision(tau, monkeypatch):
-    monkeypatch.setattr(
-        dqnlib.agent, "_cpu_has_bf16", lambda: True
-    )  # bf16 on any CPU (emulated where not native)
+    # bf16 on any CPU, emulated where it is not native, so that every machine checks this
+    monkeypatch.setattr(dqnlib.agent, "_cpu_has_bf16", lambda: True)
     agent = AtariDQNAgent(preset="tiny", seed=0, tau=tau)
     assert agent.bf16
     held_in = torch.bfloat16 if tau == 1.0 else torch.float32  # soft updates need fp32

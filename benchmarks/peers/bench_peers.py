@@ -51,7 +51,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import command_output, provenance, publish
+from common import command_output, median_range, provenance, publish
 
 SECTION_TITLE = "## dqnlib beside Stable-Baselines3 and CleanRL"
 THREADS = 2
@@ -286,14 +286,6 @@ def run_child(kind: str, args: argparse.Namespace) -> dict:
     return json.loads(lines[-1].removeprefix("RESULT "))
 
 
-def spread(values: list[float], digits: int = 1) -> str:
-    """The median of per-round values, with their range when there are several."""
-    median = statistics.median(values)
-    if len(values) == 1:
-        return f"{median:,.{digits}f}"
-    return f"{median:,.{digits}f} ({min(values):,.{digits}f}-{max(values):,.{digits}f})"
-
-
 def section(rounds: list[dict[str, dict]], args: argparse.Namespace) -> str:
     """BENCHMARKS.md's section from ``rounds``: one {kind: child result} dict per round."""
     trainers = [kind for kind in rounds[0] if kind != "ceiling"]
@@ -303,7 +295,7 @@ def section(rounds: list[dict[str, dict]], args: argparse.Namespace) -> str:
     for kind in trainers:
         first = rounds[0][kind]
         rows.append(
-            f"| {first['name']} | {spread(rate[kind])} | {first['updates']:,} | "
+            f"| {first['name']} | {median_range(rate[kind])} | {first['updates']:,} | "
             f"{max(r[kind]['peak_rss_mib'] for r in rounds):,.0f} MiB | {first['bytes_per_transition']:,.0f} B |"
         )
     ratios = []
@@ -311,14 +303,14 @@ def section(rounds: list[dict[str, dict]], args: argparse.Namespace) -> str:
         if kind.startswith("dqnlib"):
             continue
         per_round = [ours / theirs for ours, theirs in zip(rate["dqnlib"], rate[kind], strict=True)]
-        ratios.append(f"- dqnlib (DQN) / {kind}, per round: **{spread(per_round, 2)}x** (goal >= 3x)")
+        ratios.append(f"- dqnlib (DQN) / {kind}, per round: **{median_range(per_round, 2)}x** (goal >= 3x)")
     ceiling_rows = [
         "| Learner (Nature network, batch 32, target forward) | Updates/s | Env steps/s at train frequency 4 |"
     ]
     ceiling_rows.append("|---|---:|---:|")
     for name in rounds[0]["ceiling"]["ceiling"]:
         updates = [r["ceiling"]["ceiling"][name] for r in rounds]
-        ceiling_rows.append(f"| {name} | {spread(updates)} | {4 * statistics.median(updates):,.0f} |")
+        ceiling_rows.append(f"| {name} | {median_range(updates)} | {4 * statistics.median(updates):,.0f} |")
     usage = []
     for kind, algorithm in (("dqnlib", "DQN,"), ("dqnlib_double", "Double DQN")):
         shares = []
@@ -331,7 +323,7 @@ def section(rounds: list[dict[str, dict]], args: argparse.Namespace) -> str:
             shares.append(100 * r[kind]["steps_per_second"] / 4 / best)
         usage.append(
             f"- dqnlib {algorithm.rstrip(',')}: updates/s in training vs its best learner ceiling in the same "
-            f"round: **{spread(shares, 0)}%** (goal >= 90%)"
+            f"round: **{median_range(shares, 0)}%** (goal >= 90%)"
         )
     return "\n".join(
         [
