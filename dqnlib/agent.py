@@ -30,6 +30,7 @@ from dqnlib.interrupts import StopRequest
 from dqnlib.metrics import MetricsLogger
 from dqnlib.networks import MLPQNetwork, NatureQNetwork
 from dqnlib.preprocessing import preprocess_observation
+from dqnlib.protocols import get_protocol
 from dqnlib.replay import ReplayBatch, ReplayMemory
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,8 @@ def make_training_env(config: TrainConfig) -> gymnasium.vector.VectorEnv:
             config.game,
             config.num_envs,
             num_threads=min(config.num_envs, usable_cpus()),
-            sticky_action_probability=config.sticky_action_probability,
+            terminal_on_life_loss=config.terminal_on_life_loss,
+            **get_protocol(config.protocol).env_options,
         )
     if config.game in gymnasium.registry:
         return DeferredStep(
@@ -411,8 +413,9 @@ class DQNAgent:
             if self.replay_memory.transitions_added >= max(config.learning_starts, config.batch_size):
                 self._learn_due(self.state.env_steps + n, n)
             next_observations, rewards, terminated, truncated, info = self.env.step_wait()
-            self.replay_memory.add(actions, rewards, terminated, truncated, next_observations)
-            self._track_games(rewards, terminated, truncated, info, epsilon, started, started_steps)
+            resets = info.get("game_end", terminated | truncated)  # Atari: a lost life resets nothing
+            self.replay_memory.add(actions, rewards, terminated, truncated, next_observations, resets)
+            self._track_games(rewards, resets, info, epsilon, started, started_steps)
             self._observations = next_observations
             self.state.env_steps += n
             bar.update(n)
@@ -458,15 +461,19 @@ class DQNAgent:
             self.sync_target()
             self.state.last_target_sync = env_steps
 
-    def _track_games(self, rewards, terminated, truncated, info, epsilon, started, started_steps) -> None:
-        """Record whole-game raw scores (Atari: across lives) in recent_scores and metrics.csv."""
-        fresh = ~self._resetting
+    def _track_games(self, rewards, resets, info, epsilon, started, started_steps) -> None:
+        """Record whole-game raw scores (Atari: across lives) in recent_scores and metrics.csv.
+
+        ``resets`` (num_envs,) bool marks the games that ended on this step; the step after
+        one is its environment's reset, which plays nothing and ends nothing.
+        """
         if "game_end" in info:
-            ended, scores = info["game_end"] & fresh, info["game_score"]
+            scores = info["game_score"]
         else:
-            self._episode_returns = np.where(fresh, self._episode_returns + rewards, 0.0)
-            ended, scores = (terminated | truncated) & fresh, self._episode_returns
-        self._resetting = terminated | truncated
+            self._episode_returns = np.where(self._resetting, 0.0, self._episode_returns + rewards)
+            scores = self._episode_returns
+        ended = resets
+        self._resetting = resets
         for i in np.flatnonzero(ended):
             self.state.games += 1
             self.recent_scores.append(float(scores[i]))

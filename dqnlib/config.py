@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from dqnlib.protocols import PROTOCOLS
 from dqnlib.validation import check_field_types, require
 
 OPTIMIZERS = ("adam", "rmsprop")
@@ -55,7 +56,11 @@ class TrainConfig:
     priority_alpha: float = 0.5
     priority_beta_start: float = 0.4
     hidden_size: int = 512
-    sticky_action_probability: float = 0.25
+    # The emulator's settings in training, as in evaluation (dqnlib.protocols): "machado" is
+    # sticky actions 0.25, no noop starts, no FIRE at game start, games up to 108,000 frames.
+    protocol: str = "machado"
+    # A lost life is a learning terminal (DeepMind's choice); the game and its frames go on.
+    terminal_on_life_loss: bool = True
     # "auto": bf16 autocast for the Atari network on CUDA or a CPU with native bf16, else fp32.
     precision: str = "auto"
     device: str = "auto"
@@ -81,7 +86,7 @@ class TrainConfig:
             self.batch_size,
             f"must be <= replay_capacity={self.replay_capacity}",
         )
-        for name in ("gamma", "tau", "epsilon_start", "epsilon_end", "sticky_action_probability"):
+        for name in ("gamma", "tau", "epsilon_start", "epsilon_end"):
             require(0.0 <= getattr(self, name) <= 1.0, name, getattr(self, name), "must be in [0, 1]")
         require(self.tau > 0.0, "tau", self.tau, "must be in (0, 1]")
         for name in ("learning_rate", "adam_epsilon", "max_grad_norm"):
@@ -105,6 +110,9 @@ class TrainConfig:
             self.precision,
             f"must be one of {', '.join(PRECISIONS)}",
         )
+        require(
+            self.protocol in PROTOCOLS, "protocol", self.protocol, f"must be one of {', '.join(PROTOCOLS)}"
+        )
         require(self.device in DEVICES, "device", self.device, f"must be one of {', '.join(DEVICES)}")
         require(bool(self.game.strip()), "game", self.game, "must be a game name")
 
@@ -118,7 +126,21 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Build from a mapping (a saved config.json); an unknown key is an error naming it."""
+        """Build from a mapping (a saved config.json); an unknown key is an error naming it.
+
+        A config saved before ``protocol`` existed names ``sticky_action_probability``
+        instead: 0.25 reads as ``machado``, 0 as ``nature``.
+        """
+        values = dict(values)
+        if "sticky_action_probability" in values and "protocol" not in values:
+            sticky = values.pop("sticky_action_probability")
+            legacy = {0.25: "machado", 0.0: "nature"}
+            if sticky not in legacy:
+                raise ValueError(
+                    f"sticky_action_probability={sticky!r} has no protocol; set protocol to one of "
+                    f"{', '.join(PROTOCOLS)}"
+                )
+            values["protocol"] = legacy[sticky]
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -138,7 +160,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "epsilon_end": 0.1,
         "epsilon_decay_steps": 1_000_000,
         "double_dqn": False,
-        "sticky_action_probability": 0.0,
+        "protocol": "nature",
         "num_envs": 1,
     },
     # Seconds-long runs for tests and FAST notebooks.
@@ -168,7 +190,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "epsilon_end": 0.05,
         "epsilon_decay_steps": 5_000,
         "hidden_size": 128,
-        "sticky_action_probability": 0.0,
         "precision": "fp32",
         "log_every": 1_000,
     },

@@ -11,18 +11,22 @@ same observations, ``(4, 84, 84) uint8`` per environment, channels first:
 
 What dqnlib adds to both, identically:
 
-- Life loss as a learning terminal *without restarting the game* (``terminal_on_life_loss``):
-  the step that loses a life returns ``terminated=True``; the next reset (single env) or
-  the next step (vector env, gymnasium's next-step autoreset) plays one FIRE (or NOOP)
-  step and starts a fresh stack, while the game, its lives and its score go on. ale-py's
-  own ``episodic_life=True`` restarts the whole game instead, so later lives are never
+- Every action the emulator receives during a game is the one the agent chose (ALE's
+  sticky-action rule may then repeat the previous one). No button is pressed for the agent
+  after a lost life; FIRE at the start of a game is the protocol's choice (``fire_reset``).
+- Life loss as a learning terminal *without restarting the game or the frame stack*
+  (``terminal_on_life_loss``): the step that loses a life returns ``terminated=True``, and
+  the game, its lives, its score and its frames go on. The single environment's next
+  ``reset()`` returns the same observation without stepping the emulator; the vector
+  environment resets only at a game end (``info["game_end"]``). ale-py's own
+  ``episodic_life=True`` restarts the whole game instead, so later lives are never
   played; dqnlib does not use it.
-- Every new stack, after a game reset or a life loss, is padded with zero frames
-  (ale-py's vector convention; the replay memory uses the same).
+- Every new stack, after a game reset, is padded with zero frames (ale-py's vector
+  convention; the replay memory uses the same).
 - ``reward`` is clipped to its sign when ``clip_rewards`` (for learning), while
   ``info["raw_reward"]`` and ``info["game_score"]`` carry the raw game score.
 - ``info["game_end"]`` marks the end of a whole game (game over or the frame cap), the
-  moment to report ``info["game_score"]``.
+  moment to report ``info["game_score"]`` and the only time an environment resets.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from dqnlib.games import minimal_action_set, resolve_game
 from dqnlib.preprocessing import FRAME_SIZE, resize
 from dqnlib.validation import check_field_types, require
 
-_NOOP, _FIRE = 0, 1  # ALE action codes
+_FIRE = 1  # ALE action code
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,11 @@ class AtariOptions:
         frame_skip: ALE frames per agent step; the observation is the max over the last two.
         screen_size: side of the square grayscale frame.
         stack_size: frames per observation.
-        terminal_on_life_loss: a lost life ends the learning episode (not the game).
-        fire_reset: press FIRE after a reset or a lost life in games that need it.
+        terminal_on_life_loss: a lost life is a learning terminal (no bootstrap); the game
+            and the frame stack go on (DeepMind's choice; Machado et al. 2018 advise against it).
+        fire_reset: press FIRE once at the start of each game, after the noop starts, in
+            games that have it (the ``nature`` protocol: yes; ``machado``: no). Never after
+            a lost life: launching the ball again is the agent's to learn.
         clip_rewards: return ``sign(reward)``; the raw reward stays in ``info``.
         sticky_action_probability: ALE repeats the previous action with this probability
             (Machado et al. 2018: 0.25; 0 makes the emulator deterministic).
@@ -67,7 +74,7 @@ class AtariOptions:
     screen_size: int = FRAME_SIZE
     stack_size: int = 4
     terminal_on_life_loss: bool = True
-    fire_reset: bool = True
+    fire_reset: bool = False
     clip_rewards: bool = True
     sticky_action_probability: float = 0.25
     full_action_space: bool = False
@@ -98,19 +105,13 @@ def options_from(options: AtariOptions | None, overrides: dict[str, Any]) -> Ata
     return dataclasses.replace(options, **overrides)
 
 
-def _restart_action_index(action_set: tuple[int, ...], options: AtariOptions) -> int:
-    """Environment action index played to start a new life: FIRE where the game has it."""
-    if options.fire_reset and _FIRE in action_set:
-        return action_set.index(_FIRE)
-    return action_set.index(_NOOP)
-
-
 def _action_set(game: str, options: AtariOptions) -> tuple[int, ...]:
     return tuple(range(18)) if options.full_action_space else minimal_action_set(game)
 
 
 class _NoopFireReset(gymnasium.Wrapper):
-    """On raw frames (below frame skipping): FIRE once, then random NOOPs, as ale-py's vector env does."""
+    """At the start of a game, on raw frames (below frame skipping): FIRE once if the protocol
+    says so, then random NOOPs, as ale-py's vector env does."""
 
     def __init__(self, env: gymnasium.Env, options: AtariOptions, action_set: tuple[int, ...]) -> None:
         super().__init__(env)
@@ -176,47 +177,6 @@ class _SkipMaxResize(gymnasium.Wrapper):
         return self._observation(), info
 
 
-class _LifeLossAndScore(gymnasium.Wrapper):
-    """Life loss as a learning terminal without a game reset; reward clipping; raw score in info."""
-
-    def __init__(self, env: gymnasium.Env, options: AtariOptions, restart_action: int) -> None:
-        super().__init__(env)
-        self._terminal_on_life_loss = options.terminal_on_life_loss
-        self._clip_rewards = options.clip_rewards
-        self._restart_action = restart_action
-        self._lives = 0
-        self._game_score = 0.0
-        self._continue_game = False
-
-    def step(self, action: int) -> tuple[Any, float, bool, bool, dict]:
-        observation, raw_reward, game_over, truncated, info = self.env.step(action)
-        life_lost = info["lives"] < self._lives
-        self._lives = info["lives"]
-        self._game_score += raw_reward
-        terminated = game_over or (self._terminal_on_life_loss and life_lost)
-        self._continue_game = terminated and not (game_over or truncated)
-        info["raw_reward"] = raw_reward
-        info["life_lost"] = life_lost
-        info["game_over"] = game_over
-        info["game_end"] = game_over or truncated
-        info["game_score"] = self._game_score
-        reward = float((raw_reward > 0) - (raw_reward < 0)) if self._clip_rewards else raw_reward
-        return observation, reward, terminated, truncated, info
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
-        if self._continue_game and seed is None:
-            # DeepMind's episodic life: the game goes on with one FIRE/NOOP step.
-            observation, _, terminated, truncated, info = self.step(self._restart_action)
-            if not (terminated or truncated):
-                self._continue_game = False
-                return observation, info
-        self._continue_game = False
-        observation, info = self.env.reset(seed=seed, options=options)
-        self._lives = info["lives"]
-        self._game_score = 0.0
-        return observation, {**info, "game_score": 0.0}
-
-
 class _ZeroPaddedStack(gymnasium.ObservationWrapper):
     """The last ``stack_size`` frames, oldest first; a reset starts from zero frames.
 
@@ -239,6 +199,51 @@ class _ZeroPaddedStack(gymnasium.ObservationWrapper):
         one, so the caller may keep it."""
         self._stack = np.concatenate((self._stack[1:], frame[None]))
         return self._stack
+
+
+class _LifeLossAndScore(gymnasium.Wrapper):
+    """Life loss as a learning terminal without a game reset; reward clipping; raw score in info.
+
+    After a terminal that was only a lost life, ``reset()`` returns the last observation
+    again, without stepping the emulator: the game and its frame stack go on, and the next
+    action played is the agent's.
+    """
+
+    def __init__(self, env: gymnasium.Env, options: AtariOptions) -> None:
+        super().__init__(env)
+        self._terminal_on_life_loss = options.terminal_on_life_loss
+        self._clip_rewards = options.clip_rewards
+        self._lives = 0
+        self._game_score = 0.0
+        self._game_goes_on = False
+        self._last: tuple[Any, dict] | None = None  # the last observation and info, for a life-loss reset
+
+    def step(self, action: int) -> tuple[Any, float, bool, bool, dict]:
+        observation, raw_reward, game_over, truncated, info = self.env.step(action)
+        life_lost = info["lives"] < self._lives
+        self._lives = info["lives"]
+        self._game_score += raw_reward
+        terminated = game_over or (self._terminal_on_life_loss and life_lost)
+        info["raw_reward"] = raw_reward
+        info["life_lost"] = life_lost
+        info["game_over"] = game_over
+        info["game_end"] = game_over or truncated
+        info["game_score"] = self._game_score
+        self._game_goes_on = terminated and not info["game_end"]
+        self._last = (observation, info)
+        reward = float((raw_reward > 0) - (raw_reward < 0)) if self._clip_rewards else raw_reward
+        return observation, reward, terminated, truncated, info
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
+        if self._game_goes_on and seed is None and options is None and self._last is not None:
+            self._game_goes_on = False
+            observation, info = self._last
+            return observation, dict(info)
+        self._game_goes_on = False
+        observation, info = self.env.reset(seed=seed, options=options)
+        self._lives = info["lives"]
+        self._game_score = 0.0
+        return observation, {**info, "game_score": 0.0}
 
 
 def make_env(
@@ -268,17 +273,18 @@ def make_env(
     )
     env = _NoopFireReset(env, options, action_set)
     env = _SkipMaxResize(env, options)
-    env = _LifeLossAndScore(env, options, _restart_action_index(action_set, options))
-    return _ZeroPaddedStack(env, options.stack_size)
+    env = _ZeroPaddedStack(env, options.stack_size)
+    return _LifeLossAndScore(env, options)
 
 
 class AtariVectorEnv(gymnasium.vector.VectorWrapper):
     """``num_envs`` Atari games stepped in ale-py's native threads, with dqnlib's episode rules.
 
-    Autoreset follows gymnasium's next-step mode: after ``terminated`` or ``truncated``
-    for environment ``i``, the next ``step`` ignores action ``i`` and returns the first
-    observation of a new episode (a game reset, or after a lost life the same game with
-    a fresh stack).
+    Autoreset follows gymnasium's next-step mode at the end of a game (``info["game_end"]``:
+    game over or the frame cap): the next ``step`` resets environment ``i``, ignoring its
+    action, and returns the first observation of a new game. A lost life under
+    ``terminal_on_life_loss`` returns ``terminated=True`` but resets nothing: the next step
+    plays the agent's action in the same game, from the same frame stack.
     """
 
     def __init__(self, game: str, num_envs: int, options: AtariOptions, num_threads: int = 0) -> None:
@@ -305,12 +311,10 @@ class AtariVectorEnv(gymnasium.vector.VectorWrapper):
                 use_fire_reset=options.fire_reset,
             )
         )
-        self._restart_action = _restart_action_index(_action_set(rom_id, options), options)
         self._lives = np.zeros(num_envs, dtype=np.int32)
         self._game_score = np.zeros(num_envs, dtype=np.float64)
         self._frames_in_stack = np.zeros(num_envs, dtype=np.int64)
         self._needs_reset = np.zeros(num_envs, dtype=bool)
-        self._continue_game = np.zeros(num_envs, dtype=bool)
         self._step_in_flight = False
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
@@ -326,7 +330,6 @@ class AtariVectorEnv(gymnasium.vector.VectorWrapper):
         self._game_score[:] = 0.0
         self._frames_in_stack[:] = 1
         self._needs_reset[:] = False
-        self._continue_game[:] = False
         return observations, {**info, "game_score": self._game_score.copy()}
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
@@ -353,7 +356,7 @@ class AtariVectorEnv(gymnasium.vector.VectorWrapper):
             raise ValueError(
                 f"actions must be ({self.num_envs},) integers, got {actions.shape} {actions.dtype}"
             )
-        self.env.send(np.where(self._continue_game, self._restart_action, actions).astype(np.int64))
+        self.env.send(actions.astype(np.int64))
         self._step_in_flight = True
 
     def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
@@ -364,8 +367,7 @@ class AtariVectorEnv(gymnasium.vector.VectorWrapper):
         observations, raw_reward, game_over, truncated, info = self.env.recv()
         raw_reward = raw_reward.astype(np.float64)
         was_reset = self._needs_reset
-        new_stack = was_reset | self._continue_game
-        self._frames_in_stack = np.where(new_stack, 1, self._frames_in_stack + 1)
+        self._frames_in_stack = np.where(was_reset, 1, self._frames_in_stack + 1)
         self._zero_pad_new_stacks(observations)
 
         life_lost = (info["lives"] < self._lives) & ~was_reset
@@ -373,7 +375,6 @@ class AtariVectorEnv(gymnasium.vector.VectorWrapper):
         self._game_score = np.where(was_reset, 0.0, self._game_score + raw_reward)
         terminated = game_over | (self.options.terminal_on_life_loss & life_lost)
         self._needs_reset = game_over | truncated
-        self._continue_game = terminated & ~self._needs_reset
         info = {
             **info,
             "raw_reward": raw_reward,

@@ -18,8 +18,8 @@ import numpy as np
 from PIL import Image
 
 from dqnlib.envs import make_env
-from dqnlib.evaluation import get_protocol
 from dqnlib.games import action_name, minimal_action_set
+from dqnlib.protocols import get_protocol
 
 if TYPE_CHECKING:
     from dqnlib.agent import DQNAgent

@@ -1,46 +1,21 @@
-"""Evaluation under named protocols, so that every score says how it was measured.
-
-- ``machado`` (Machado et al. 2018): sticky actions 0.25, no noop starts, whole games up to
-  108,000 frames, raw score, epsilon 0.001.
-- ``nature`` (Mnih et al. 2015): no sticky actions, up to 30 noop starts, whole games
-  capped at 5 minutes (18,000 frames), raw score, epsilon 0.05.
-"""
+"""Evaluation under named protocols (:mod:`dqnlib.protocols`), so that every score says how
+it was measured: whole games, raw score, the protocol's emulator settings and epsilon."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import gymnasium
 import numpy as np
 
 from dqnlib.envs import make_vector_env
 from dqnlib.games import is_atari, minimal_action_set
+from dqnlib.protocols import get_protocol
 
 if TYPE_CHECKING:
     from dqnlib.agent import DQNAgent
-
-
-@dataclass(frozen=True)
-class Protocol:
-    name: str
-    epsilon: float
-    env_options: dict[str, Any]
-
-
-PROTOCOLS = {
-    "machado": Protocol(
-        "machado",
-        0.001,
-        {"sticky_action_probability": 0.25, "noop_max": 0, "max_episode_frames": 108_000},
-    ),
-    "nature": Protocol(
-        "nature",
-        0.05,
-        {"sticky_action_probability": 0.0, "noop_max": 30, "max_episode_frames": 18_000},
-    ),
-}
 
 
 @dataclass
@@ -65,12 +40,6 @@ class EvaluationResult:
             f"{self.game} [{self.protocol} protocol, epsilon {self.epsilon}]: "
             f"{self.mean:.1f} ± {self.std:.1f} over {len(self.scores)} games"
         )
-
-
-def get_protocol(name: str) -> Protocol:
-    if name not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {name!r}; choose one of {', '.join(PROTOCOLS)}")
-    return PROTOCOLS[name]
 
 
 def evaluate_policy(
@@ -122,7 +91,7 @@ def evaluate_policy(
         for i in np.flatnonzero(ended & ~resetting & (played < quotas)):
             scores.append(float(game_scores[i]))
             played[i] += 1
-        resetting = terminated | truncated
+        resetting = info["game_end"] if "game_end" in info else terminated | truncated
     env.close()
     return EvaluationResult(game, protocol_name, epsilon, scores)
 

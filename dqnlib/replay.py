@@ -13,9 +13,11 @@ Episodes. :meth:`ReplayMemory.start` takes the observations of ``env.reset()``;
 :meth:`ReplayMemory.add` takes exactly what a vector environment's ``step`` returned.
 Under gymnasium's next-step autoreset, an environment that ended an episode returns the
 first observation of the next one on the following step and ignores that step's action;
-the memory knows this and starts a new episode there. The last observation of an
-episode (the "final" slot) has no action of its own: it is only ever a next state, which
-a time-limit truncation bootstraps from and a terminal does not.
+the memory knows this (``resets``) and starts a new episode there. The last observation of
+an episode (the "final" slot) has no action of its own: it is only ever a next state, which
+a time-limit truncation bootstraps from and a terminal does not. A terminal that resets
+nothing (dqnlib's Atari environments at a lost life) cuts bootstrapping and n-step sums
+there, while the frames and the next transition go on from the same stack.
 """
 
 from __future__ import annotations
@@ -211,16 +213,21 @@ class ReplayMemory:
         terminated: np.ndarray,
         truncated: np.ndarray,
         next_observations: np.ndarray,
+        resets: np.ndarray | None = None,
     ) -> None:
         """Record one vector-environment step, exactly as ``env.step(actions)`` returned it.
 
         Args:
             actions: (num_envs,) integer actions taken from the previous observations.
             rewards: (num_envs,) rewards for learning (clipped for Atari).
-            terminated, truncated: (num_envs,) bool.
+            terminated: (num_envs,) bool, no bootstrapping from ``next_observations``.
+            truncated: (num_envs,) bool, the episode was cut (a time limit): bootstrap.
             next_observations: as in :meth:`start`. For an environment whose previous step
-                ended its episode, this is the first observation of a new one (next-step
+                reset it, this is the first observation of a new episode (next-step
                 autoreset) and its action, reward and flags are ignored.
+            resets: (num_envs,) bool, the environment resets on its next step; by default
+                ``terminated | truncated`` (gymnasium's contract). dqnlib's Atari
+                environments reset only at a game end: pass ``info["game_end"]``.
         """
         if self.rows_written == 0:
             raise RuntimeError("call start(observations) with the observations of env.reset() before add()")
@@ -232,11 +239,13 @@ class ReplayMemory:
                 raise ValueError(f"{name} must have shape ({n},), got {value.shape}")
         if truncated.shape != (n,):
             raise ValueError(f"truncated must have shape ({n},), got {truncated.shape}")
+        resets = terminated | truncated if resets is None else np.asarray(resets, dtype=bool)
+        if resets.shape != (n,):
+            raise ValueError(f"resets must have shape ({n},), got {resets.shape}")
         frames = self._newest_frames(next_observations)
 
         stepped = ~self._awaiting_start
         previous = self._flat((self.rows_written - 1) % self.rows)[stepped]
-        ended = terminated | truncated
         self.actions[previous] = actions[stepped]
         self.rewards[previous] = rewards[stepped]
         self.flags[previous] = np.where(terminated[stepped], _TERMINATED, 0) | np.where(
@@ -246,7 +255,9 @@ class ReplayMemory:
             self.tree.update(previous, np.full(previous.size, self.max_priority**self.spec.alpha))
         self.transitions_added += int(stepped.sum())
         self._env_steps = np.where(stepped, self._env_steps + 1, 0)
-        self._awaiting_start = stepped & ended
+        # Any episode may end on any step, its first included: a new episode's first
+        # observation that already ends it is a final slot, and the environment resets again.
+        self._awaiting_start = resets
         self._write_row(frames, final=self._awaiting_start)
 
     def _newest_frames(self, observations: np.ndarray) -> np.ndarray:
@@ -297,12 +308,18 @@ class ReplayMemory:
         valid = (rows - steps_back >= oldest) & (self.flags[slots] & _FINAL == 0) & (rows < newest)
         if spec.n_step == 1:
             return valid, np.ones(slots.size, dtype=np.int64)
-        # The n-step window ends at the first final slot after this one, or after n steps.
-        ahead = rows[:, None] + np.arange(1, spec.n_step + 1)  # (B, n)
+        # The n-step window ends after the first slot whose action ended the episode (a
+        # terminal or a truncation) or before the first final slot (a cut episode), else after
+        # n steps: slot k + 1 ahead is the next state.
+        ahead = rows[:, None] + np.arange(spec.n_step + 1)  # (B, n + 1): this slot and n ahead
         written = ahead <= newest
         ahead_slots = (ahead % self.rows) * spec.num_envs + env[:, None]
-        is_final = (self.flags[ahead_slots] & _FINAL != 0) & written
-        ends = np.where(is_final.any(axis=1), is_final.argmax(axis=1) + 1, spec.n_step)
+        ahead_flags = self.flags[ahead_slots]
+        stops = np.zeros(ahead.shape, dtype=bool)  # stops[:, k]: the window holds k steps at most
+        stops[:, 1:] = ((ahead_flags[:, :-1] & (_TERMINATED | _TRUNCATED)) != 0) & written[:, :-1]
+        stops[:, 1:] |= (ahead_flags[:, 1:] & _FINAL != 0) & written[:, 1:]
+        stops[:, -1] = True
+        ends = stops[:, 1:].argmax(axis=1) + 1
         valid &= rows + ends <= newest
         return valid, ends
 

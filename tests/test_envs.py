@@ -3,6 +3,8 @@ import pytest
 
 import dqnlib
 from dqnlib import AtariOptions
+from dqnlib.agent import make_training_env
+from dqnlib.protocols import PROTOCOLS
 
 DETERMINISTIC = {"noop_max": 0, "sticky_action_probability": 0.0}
 
@@ -75,17 +77,20 @@ def test_life_loss_is_a_learning_terminal_while_the_game_goes_on():
     env = dqnlib.make_env("Breakout", clip_rewards=False)
     rng = np.random.default_rng(0)
     lives, raw_total, life_losses, after_life_loss = [], 0.0, 0, []
+    last_observation = None
     for terminated, reward, info, observation in play_until_game_end(env, rng):
         lives.append(info["lives"])
         raw_total += info.get("raw_reward", 0.0)
-        if terminated is None:  # reset after a lost life: same game, fresh stack
+        if terminated is None:  # reset after a lost life: the same game and the same frames
             after_life_loss.append((info["lives"], info["game_score"], observation))
+            np.testing.assert_array_equal(observation, last_observation)
         elif info["life_lost"] and not info["game_over"]:
             life_losses += 1
             assert terminated
+        last_observation = observation
     assert life_losses == 4  # Breakout has five lives; the fifth loss ends the game
     assert all(0 < lost_lives < 5 for lost_lives, _, _ in after_life_loss)
-    assert all(not stack[:3].any() and stack[3].any() for _, _, stack in after_life_loss)
+    assert all(stack[:3].any() for _, _, stack in after_life_loss)  # no fresh, zero-padded stack
     assert info["game_score"] == raw_total
     assert [score for _, score, _ in after_life_loss] == sorted(score for _, score, _ in after_life_loss)
 
@@ -115,30 +120,37 @@ def test_clipped_rewards_are_signs_of_raw_rewards():
 
 @pytest.mark.parametrize("game", ["Breakout", "Pong"])
 def test_single_and_vector_environments_see_identical_observations(game):
+    """A lost life resets nothing in either: the single env's reset() plays no step and the
+    vector env's next step plays the agent's action; a game end resets both."""
     single = dqnlib.make_env(game, **DETERMINISTIC)
     vector = dqnlib.make_vector_env(game, 1, **DETERMINISTIC)
     single_obs, _ = single.reset(seed=0)
     vector_obs, _ = vector.reset(seed=0)
     np.testing.assert_array_equal(single_obs, vector_obs[0])
     rng = np.random.default_rng(0)
-    episode_over, episodes = False, 0
+    game_over, life_lost, games, lives_lost = False, False, 0, 0
     for _ in range(1500):
         action = int(rng.integers(single.action_space.n))
-        if episode_over:
+        if game_over:
             single_obs, _ = single.reset()
-            episodes += 1
+            games += 1
         else:
-            single_obs, single_reward, terminated, truncated, _ = single.step(action)
+            if life_lost:
+                np.testing.assert_array_equal(single.reset()[0], single_obs)
+                lives_lost += 1
+            single_obs, single_reward, terminated, truncated, info = single.step(action)
         vector_obs, vector_reward, vector_terminated, vector_truncated, _ = vector.step(np.array([action]))
         np.testing.assert_array_equal(single_obs, vector_obs[0])
-        if not episode_over:
+        if not game_over:
             assert (single_reward, terminated, truncated) == (
                 vector_reward[0],
                 vector_terminated[0],
                 vector_truncated[0],
             )
-        episode_over = not episode_over and (terminated or truncated)
-    assert episodes >= 1  # the comparison crossed an episode edge
+        game_over = not game_over and info["game_end"]
+        life_lost = terminated and not info["game_end"]
+    assert games >= 1  # the comparison crossed a game's end
+    assert lives_lost >= 1 or game == "Pong"  # and, in Breakout, a lost life
 
 
 def rollout(seed: int, steps: int = 300) -> np.ndarray:
@@ -207,3 +219,126 @@ def test_step_async_and_step_wait_out_of_order_are_errors():
     env.reset(seed=0)  # collects the step under way, then resets
     observations, *_ = env.step(np.zeros(2, dtype=np.int64))
     assert observations.shape == (2, 4, 84, 84)
+
+
+def _lives_lost_with_noops(env, steps: int) -> int:
+    """Play NOOP only; the most lives any game lost (a reset after each terminal, as a loop would)."""
+    vector = isinstance(env, dqnlib.AtariVectorEnv)
+    _, info = env.reset(seed=0)
+    start_lives = np.atleast_1d(info["lives"]).copy()
+    most = 0
+    for _ in range(steps):
+        if vector:
+            _, _, _, _, info = env.step(np.zeros(env.num_envs, dtype=np.int64))
+        else:
+            _, _, terminated, truncated, info = env.step(0)
+            if terminated or truncated:
+                assert not info["game_end"], "a NOOP-only game ended"
+                env.reset()
+        assert not np.any(info["game_end"])
+        most = max(most, int(np.max(start_lives - np.atleast_1d(info["lives"]))))
+    env.close()
+    return most
+
+
+@pytest.mark.parametrize("protocol", sorted(PROTOCOLS))
+def test_noop_only_play_never_loses_a_second_life(protocol):
+    """No environment presses FIRE for the agent after a lost life: with NOOP only, the ball
+    is launched at most once (by the protocol's FIRE at game start), so at most one life goes."""
+    options = PROTOCOLS[protocol].env_options
+    config = dqnlib.make_config(protocol=protocol, num_envs=2)
+    evaluation_options = {**options, "terminal_on_life_loss": False, "clip_rewards": False}
+    envs = {
+        "training, vector": make_training_env(config),
+        "training, single": dqnlib.make_env("Breakout", **options),
+        "evaluation, vector": dqnlib.make_vector_env("Breakout", 2, **evaluation_options),
+        "evaluation, single": dqnlib.make_env("Breakout", **evaluation_options),
+    }
+    lost = {name: _lives_lost_with_noops(env, 1_500) for name, env in envs.items()}
+    assert all(count <= 1 for count in lost.values()), lost
+    if options["fire_reset"]:  # the launch at game start loses one life, which shows NOOPs were played
+        assert all(count == 1 for count in lost.values()), lost
+
+
+def test_vector_env_hands_the_emulator_exactly_the_chosen_actions():
+    """Every action sent to ale-py's games is the agent's: after lost lives and game ends too."""
+    env = dqnlib.make_vector_env("Breakout", 3, max_episode_frames=2_000, fire_reset=True)
+    sent = []
+    send = env.env.send
+    env.env.send = lambda actions: (sent.append(np.array(actions)), send(actions))[1]
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    chosen, life_losses, game_ends = [], 0, 0
+    for _ in range(1_500):
+        actions = rng.integers(env.single_action_space.n, size=3)
+        chosen.append(actions)
+        *_, info = env.step(actions)
+        life_losses += int((info["life_lost"] & ~info["game_end"]).sum())
+        game_ends += int(info["game_end"].sum())
+    env.close()
+    assert life_losses >= 3 and game_ends >= 2  # the edges were crossed
+    np.testing.assert_array_equal(np.stack(sent), np.stack(chosen))
+
+
+def test_single_env_hands_the_emulator_exactly_the_chosen_actions():
+    """Each step plays the chosen action on every skipped frame; a reset after a lost life plays none."""
+    env = dqnlib.make_env("Breakout", max_episode_frames=2_000, fire_reset=True)
+    ale = env.unwrapped.ale
+    action_set = env.unwrapped._action_set
+    played = []
+    act = ale.act
+    env.reset(seed=0)
+    stepper = env.env.env  # _SkipMaxResize drives the emulator with ale.act
+    stepper._ale = type("Spy", (), {})()
+    for name in ("game_over", "game_truncated", "getScreenGrayscale", "lives", "getEpisodeFrameNumber"):
+        setattr(stepper._ale, name, getattr(ale, name))
+    stepper._ale.act = lambda code, strength=1.0: (played.append(code), act(code, strength))[1]
+    rng = np.random.default_rng(0)
+    life_losses, game_ends = 0, 0
+    for _ in range(1_500):
+        action = int(rng.integers(env.action_space.n))
+        played.clear()
+        _, _, terminated, _, info = env.step(action)
+        assert played and set(played) == {action_set[action]}
+        if info["game_end"]:
+            game_ends += 1
+            env.reset()
+        elif terminated:
+            life_losses += 1
+            played.clear()
+            env.reset()
+            assert played == []
+    assert life_losses >= 3 and game_ends >= 2
+
+
+def _diverges(make, seeds=(0, 1), steps: int = 300) -> bool:
+    """Whether two games seeded differently, fed the same actions, ever show different screens."""
+    envs = [make() for _ in seeds]
+    observations = [env.reset(seed=seed)[0] for env, seed in zip(envs, seeds, strict=True)]
+    rng = np.random.default_rng(0)
+    for _ in range(steps):
+        action = int(rng.integers(4))
+        observations = [
+            env.step(np.array([action]) if isinstance(env, dqnlib.AtariVectorEnv) else action)[0]
+            for env in envs
+        ]
+        if not np.array_equal(observations[0], observations[1]):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("vector", [False, True])
+def test_sticky_actions_are_in_force(vector):
+    """With no noop starts the emulator is deterministic, so two seeds differ only through ALE's
+    sticky-action draws: they must differ at 0.25 and must not at 0."""
+
+    def make(probability):
+        options = {"noop_max": 0, "sticky_action_probability": probability}
+        return lambda: (
+            dqnlib.make_vector_env("Breakout", 1, **options)
+            if vector
+            else dqnlib.make_env("Breakout", **options)
+        )
+
+    assert _diverges(make(0.25))
+    assert not _diverges(make(0.0))

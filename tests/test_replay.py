@@ -44,13 +44,25 @@ class ReferenceMemory:
         ids = [episode.ids[k] if k >= 0 else 0 for k in range(j - STACK + 1, j + 1)]
         return np.stack([frame(i) if i else np.zeros(3, np.uint8) for i in ids])
 
+    def window_end(self, episode: Episode, j: int) -> int:
+        """Steps from step j to its next state: cut after a terminal or a truncation (a lost
+        life too, although the episode goes on), at a closed episode's end, or after n."""
+        for k in range(self.n_step):
+            if j + k == len(episode.steps):
+                # A closed episode ends here (a restart cut it); an open one may go on: wait.
+                return k if episode.closed else self.n_step
+            _, _, terminated, truncated = episode.steps[j + k]
+            if terminated or truncated:
+                return k + 1
+        return self.n_step
+
     def transitions(self, oldest_row: int, newest_row: int) -> dict:
         """Transitions whose every frame lies in rows [oldest_row, newest_row], keyed by state id."""
         found = {}
         for env_episodes in self.episodes:
             for episode in env_episodes:
                 for j, (action, _, _, _) in enumerate(episode.steps):
-                    ends = min(self.n_step, len(episode.steps) - j) if episode.closed else self.n_step
+                    ends = self.window_end(episode, j)
                     if j + ends >= len(episode.ids):
                         continue  # next state not observed yet
                     if (
@@ -70,11 +82,19 @@ class ReferenceMemory:
         return found
 
 
+# What one environment reports for one step: (terminated, truncated, resets). A lost life
+# under terminal_on_life_loss is a terminal that resets nothing: the episode's frames go on.
+OUTCOMES = [
+    (False, False, False),  # the game goes on
+    (True, False, False),  # a lost life: terminal, no reset
+    (True, False, True),  # game over
+    (False, True, True),  # the frame cap
+    (True, True, True),  # game over on the frame cap's step
+]
 step_strategy = st.tuples(
     st.integers(0, 5),  # action
     st.sampled_from([-1.0, 0.0, 0.0, 1.0, 0.5]),  # reward
-    st.sampled_from([False] * 4 + [True]),  # terminated
-    st.sampled_from([False] * 9 + [True]),  # truncated
+    st.sampled_from([0] * 5 + [1, 1, 2, 3, 4]),  # index into OUTCOMES
 )
 
 
@@ -83,6 +103,9 @@ step_strategy = st.tuples(
 @settings(max_examples=40, deadline=None)
 @given(data=st.data())
 def test_every_transition_equals_the_reference(num_envs, n_step, data):
+    """Every edge: a terminal or a truncation on any step of an episode, its first included
+    (the first observation after a reset may already end the new episode, e.g. at the frame
+    cap), lost lives that end nothing, restarts, and the ring's wrap."""
     capacity = data.draw(st.integers(num_envs * (STACK + n_step + 1), num_envs * 40), label="capacity")
     rows = capacity // num_envs
     events = data.draw(
@@ -98,6 +121,7 @@ def test_every_transition_equals_the_reference(num_envs, n_step, data):
     reference = ReferenceMemory(num_envs, n_step)
     next_id = iter(range(1, 1 << 24))
     row = 0
+    resetting = [False] * num_envs  # the environment resets on its next step
 
     def begin_all():
         nonlocal row
@@ -106,6 +130,7 @@ def test_every_transition_equals_the_reference(num_envs, n_step, data):
             if reference.episodes[env]:
                 reference.episodes[env][-1].closed = True  # a restart cuts the open episode
             reference.episodes[env].append(Episode(ids=[observation_id], rows=[row]))
+            resetting[env] = False
         memory.start(np.stack([np.stack([np.zeros(3, np.uint8)] * (STACK - 1) + [frame(i)]) for i in ids]))
         row += 1
 
@@ -115,17 +140,21 @@ def test_every_transition_equals_the_reference(num_envs, n_step, data):
             begin_all()
             continue
         ids = [next(next_id) for _ in range(num_envs)]
-        for env, (action, reward, terminated, truncated) in enumerate(event):
-            episode = reference.episodes[env][-1]
-            if episode.closed:
-                reference.episodes[env].append(Episode(ids=[ids[env]], rows=[row]))
+        for env, (action, reward, outcome) in enumerate(event):
+            terminated, truncated, resets = OUTCOMES[outcome]
+            if resetting[env]:  # next-step autoreset: this observation begins a new episode
+                reference.episodes[env].append(Episode(ids=[ids[env]], rows=[row], closed=resets))
             else:
+                episode = reference.episodes[env][-1]
                 episode.steps.append((action, reward, terminated, truncated))
                 episode.ids.append(ids[env])
                 episode.rows.append(row)
-                episode.closed = terminated or truncated
+                episode.closed = resets
+            resetting[env] = resets
         observations = np.stack([np.stack([np.zeros(3, np.uint8)] * (STACK - 1) + [frame(i)]) for i in ids])
-        memory.add(*(np.array(column) for column in zip(*event, strict=True)), observations)
+        actions, rewards, outcomes = (np.array(column) for column in zip(*event, strict=True))
+        terminated, truncated, resets = np.array([OUTCOMES[k] for k in outcomes]).T
+        memory.add(actions, rewards, terminated, truncated, observations, resets=resets)
         row += 1
 
     expected = reference.transitions(oldest_row=max(0, row - rows), newest_row=row - 1)
@@ -150,6 +179,21 @@ def test_every_transition_equals_the_reference(num_envs, n_step, data):
             assert (batch.actions[b], batch.dones[b]) == (action, done)
             assert batch.rewards[b] == pytest.approx(reward, abs=1e-5)
             assert batch.discounts[b] == pytest.approx(discount)
+
+
+def test_resets_default_to_gymnasium_contract():
+    """Without ``resets``, an episode ends where gymnasium's next-step autoreset ends it."""
+    memory = ReplayMemory(40, frame_shape=(3,), stack_size=STACK, rng=0)
+    memory.start(np.stack([np.zeros(3, np.uint8)] * (STACK - 1) + [frame(1)])[None])
+    for observation_id, terminated in ((2, True), (3, False), (4, False)):
+        observation = np.stack([np.zeros(3, np.uint8)] * (STACK - 1) + [frame(observation_id)])[None]
+        memory.add(np.array([1]), np.array([0.0]), np.array([terminated]), np.array([False]), observation)
+    # 1 -> 2 is terminal; 2 is the final slot, 3 starts a new episode (its step was the reset).
+    assert [(frame_id(memory[i].state[-1]), memory[i].done) for i in range(len(memory))] == [
+        (1, True),
+        (3, False),
+    ]
+    np.testing.assert_array_equal(memory[1].state[:-1], 0)
 
 
 def fill(memory: ReplayMemory, steps: int, seed: int = 0) -> None:
