@@ -1,6 +1,7 @@
 """The report of a sweep: ``report.md`` with per-game and aggregate tables, ``curves.png``
-(learning curves per game, mean and range over seeds) and ``aggregate.png`` (IQM and mean per
-variant with 95% stratified bootstrap confidence intervals; see :mod:`dqnlib.aggregate`).
+(learning curves per game, mean and range over seeds, beside Dopamine's published training
+curves; see :mod:`dqnlib.published`) and ``aggregate.png`` (IQM and mean per variant with 95%
+stratified bootstrap confidence intervals; see :mod:`dqnlib.aggregate`).
 
 It reads what the runs wrote, ``SWEEP_DIR/<game>/<variant>/seed<k>/{metrics.csv,final.json}``,
 and the sweep's ``summary.json`` for the error lines of runs that did not finish.
@@ -19,10 +20,12 @@ from matplotlib.figure import Figure
 
 from dqnlib import aggregate
 from dqnlib.plotting import read_metrics
+from dqnlib.published import AGENTS, dopamine_curves, dopamine_source, training_return_per_iteration
 from dqnlib.sweep import VARIANTS, read_final
 
 CURVE_WINDOW = 20  # training games averaged into one point of a learning curve
 CURVE_POINTS = 100
+REFERENCE_STYLES = {"DQN": "--", "C51": ":", "Rainbow": "-.", "IQN": (0, (5, 1, 1, 1, 1, 1))}
 
 
 @dataclass
@@ -35,6 +38,20 @@ class SweepRun:
     run_dir: Path
     metrics: dict[str, np.ndarray] | None
     final: dict | None
+
+    @property
+    def reached(self) -> int:
+        """Environment steps the run is known to have trained: its final evaluation's, else
+        the step of its last finished training game."""
+        if self.final and isinstance(self.final.get("env_steps"), int):
+            return self.final["env_steps"]
+        return int(self.metrics["agent_step"][-1]) if self.metrics is not None else 0
+
+    def per_iteration(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Mean training return per 250,000 environment steps (Dopamine's iteration)."""
+        if self.metrics is None:
+            return np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64)
+        return training_return_per_iteration(self.metrics["agent_step"], self.metrics["return"], self.reached)
 
 
 def collect_runs(sweep_dir: str | os.PathLike) -> list[SweepRun]:
@@ -82,12 +99,15 @@ def write_report(sweep_dir: str | os.PathLike, reps: int = 2_000, seed: int = 0)
     lines = [f"# Sweep report: {sweep_dir.name}", "", *_overview(runs, games, variants), ""]
     lines += _aggregate_section(sweep_dir, scores, games, variants, rng, reps)
     lines += _per_game_section(scores, games, variants, rng, reps)
+    lines += _published_section(runs, games, variants)
     _plot_curves(runs, games, variants).savefig(sweep_dir / "curves.png", dpi=100)
     lines += [
         "## Learning curves",
         "",
         f"Training game scores (raw, mean of the last {CURVE_WINDOW} games of a run), averaged over seeds;",
-        "the band spans the lowest to the highest seed.",
+        "the band spans the lowest to the highest seed. Dots: the mean training return per 250,000",
+        "environment steps, drawn at the window's end, as Dopamine reports its iterations; Dopamine's",
+        "agents are the thin lines (mean of their runs) with their range as a light band.",
         "",
         "![learning curves](curves.png)",
         "",
@@ -220,6 +240,59 @@ def _per_game_section(
     return [*lines, ""]
 
 
+def _published_section(runs: list[SweepRun], games: list[str], variants: list[str]) -> list[str]:
+    """dqnlib's mean training return per 250,000 steps beside Dopamine's agents at the same steps."""
+    rows = []
+    for game in games:
+        references = dopamine_curves(game)
+        if not references:
+            continue
+        for variant in variants:
+            per_seed = [r.per_iteration() for r in runs if (r.game, r.variant) == (game, variant)]
+            windows = max((len(ends) for ends, _, _ in per_seed), default=0)
+            for k in range(windows):
+                means = np.array(
+                    [mean[k] for _, mean, _ in per_seed if len(mean) > k and np.isfinite(mean[k])]
+                )
+                if not len(means):
+                    continue
+                games_played = sum(int(count[k]) for _, _, count in per_seed if len(count) > k)
+                spread = f" [{means.min():.1f}, {means.max():.1f}]" if len(means) > 1 else ""
+                cells = [f"{means.mean():.1f}{spread} ({len(means)} seeds, {games_played} games)"]
+                beats = []
+                for agent in AGENTS:
+                    curve = references.get(agent)
+                    if curve is None or k >= len(curve.mean):
+                        cells.append("-")
+                        continue
+                    cells.append(f"{curve.mean[k]:.1f} [{curve.low[k]:.1f}, {curve.high[k]:.1f}]")
+                    if agent in ("DQN", "IQN"):
+                        beats.append(f"{agent} {'yes' if means.mean() >= curve.mean[k] else 'no'}")
+                rows.append(
+                    f"| {game} | {variant} | {(k + 1) * 250_000:,} | "
+                    + " | ".join(cells)
+                    + f" | {', '.join(beats)} |"
+                )
+    if not rows:
+        return []
+    return [
+        "## Beside Dopamine's published training curves",
+        "",
+        "Mean raw score of the training games that ended in each window of 250,000 environment steps",
+        "(agent steps), the figure Dopamine publishes per iteration; dqnlib's range over seeds and",
+        "Dopamine's over its runs in brackets. Like for like only under the `machado` protocol",
+        "(sticky actions 0.25, whole games, raw score), dqnlib's training default.",
+        f"Source: {dopamine_source()}.",
+        "",
+        "| game | variant | steps | dqnlib | "
+        + " | ".join(f"Dopamine {a}" for a in AGENTS)
+        + " | at least |",
+        "| --- | --- | --- | --- | " + " | ".join("---" for _ in AGENTS) + " | --- |",
+        *rows,
+        "",
+    ]
+
+
 def _unfinished_section(sweep_dir: Path, runs: list[SweepRun]) -> list[str]:
     """Runs without a final evaluation, with the status and error line of ``summary.json``."""
     try:
@@ -257,6 +330,31 @@ def _plot_curves(runs: list[SweepRun], games: list[str], variants: list[str]) ->
             marker = "o" if np.isfinite(mean).sum() < 2 else None  # a single point shows as a dot
             (line,) = ax.plot(grid, mean, marker=marker, label=f"{variant} ({len(curves)} seeds)")
             ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2)
+            per_seed = [r.per_iteration() for r in with_metrics if r.variant == variant]
+            windows = min(len(ends) for ends, _, _ in per_seed)
+            if windows:
+                means = np.nanmean(np.stack([mean[:windows] for _, mean, _ in per_seed]), axis=0)
+                ax.plot(per_seed[0][0][:windows], means, "o", color=line.get_color(), markersize=6)
+        references = dopamine_curves(game)
+        for agent, curve in references.items():
+            shown = curve.end_steps <= max(end, 1) + 250_000
+            if not shown.any():
+                continue
+            (line,) = ax.plot(
+                curve.end_steps[shown],
+                curve.mean[shown],
+                linestyle=REFERENCE_STYLES.get(agent, "--"),
+                linewidth=1.2,
+                color="gray" if agent == "DQN" else None,
+                label=f"Dopamine {agent} ({curve.runs} runs)",
+            )
+            ax.fill_between(
+                curve.end_steps[shown],
+                curve.low[shown],
+                curve.high[shown],
+                color=line.get_color(),
+                alpha=0.08,
+            )
         ax.set_title(game)
         ax.set_xlabel("environment steps")
         ax.set_ylabel(f"raw game score (mean of last {CURVE_WINDOW})")

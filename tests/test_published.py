@@ -1,0 +1,72 @@
+"""Dopamine's published curves and dqnlib's figure at the same steps, in the report."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from dqnlib.published import dopamine_curves, dopamine_source, training_return_per_iteration
+from dqnlib.report import write_report
+
+
+def test_reference_data_holds_the_four_games_and_agents_with_its_source():
+    for game in ("Breakout", "ALE/Pong-v5", "SpaceInvaders", "Qbert"):
+        curves = dopamine_curves(game)
+        assert set(curves) == {"DQN", "C51", "Rainbow", "IQN"}
+        dqn = curves["DQN"]
+        assert dqn.runs == 5 and dqn.end_steps[0] == 250_000 and np.all(np.diff(dqn.end_steps) == 250_000)
+        assert np.all(dqn.low <= dqn.mean) and np.all(dqn.mean <= dqn.high)
+    assert dopamine_curves("CartPole-v1") == {}
+    assert "google/dopamine" in dopamine_source() and "Apache-2.0" in dopamine_source()
+
+
+def test_per_iteration_means_count_games_by_the_window_they_ended_in():
+    steps = np.array([100, 250_000, 250_001, 499_999, 600_000, 760_000])
+    returns = np.array([1.0, 3.0, 10.0, 20.0, 7.0, 9.0])
+    ends, means, games = training_return_per_iteration(steps, returns, reached=760_000)
+    # The third window (500k-750k) is complete; the fourth is not, so its game is left out.
+    np.testing.assert_array_equal(ends, [250_000, 500_000, 750_000])
+    np.testing.assert_allclose(means, [2.0, 15.0, 7.0])
+    np.testing.assert_array_equal(games, [2, 2, 1])
+    ends, means, games = training_return_per_iteration(np.array([300_000]), np.array([5.0]), reached=510_000)
+    assert np.isnan(means[0]) and games[0] == 0 and means[1] == 5.0
+
+
+def _write_run(directory, scores_by_window, reached):
+    directory.mkdir(parents=True)
+    with open(directory / "metrics.csv", "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["agent_step", "episode", "return", "loss", "epsilon", "fps"])
+        game = 0
+        for window, scores in enumerate(scores_by_window):
+            for i, score in enumerate(scores):
+                game += 1
+                writer.writerow([window * 250_000 + 1_000 * (i + 1), game, score, 0.1, 0.01, 300.0])
+    final = {
+        "game": "Breakout",
+        "variant": "double",
+        "seed": 0,
+        "env_steps": reached,
+        "protocol": "machado",
+        "epsilon": 0.001,
+        "scores": [10.0],
+        "mean": 10.0,
+    }
+    (directory / "final.json").write_text(json.dumps(final))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_report_puts_each_window_beside_dopamine_at_the_same_steps(tmp_path):
+    dqn = dopamine_curves("Breakout")["DQN"].mean
+    # Window 1 above Dopamine DQN's first iteration, window 2 below its second.
+    _write_run(tmp_path / "Breakout" / "double" / "seed0", [[dqn[0] + 1] * 4, [dqn[1] - 1] * 2], 500_000)
+    report = write_report(tmp_path, reps=50).read_text()
+    assert "## Beside Dopamine's published training curves" in report
+    rows = [line for line in report.splitlines() if line.startswith("| Breakout | double |")]
+    assert len(rows) == 2
+    assert rows[0].startswith(
+        f"| Breakout | double | 250,000 | {dqn[0] + 1:.1f} (1 seeds, 4 games) | {dqn[0]:.1f} "
+    )
+    assert rows[0].endswith("DQN yes, IQN no |") and "DQN no" in rows[1]
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
