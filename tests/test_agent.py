@@ -210,6 +210,42 @@ def test_learn_moves_q_toward_target_and_target_changes_only_on_sync():
     )
 
 
+@pytest.mark.parametrize("double_dqn", [True, False])
+def test_learn_computes_the_target_and_loss_by_hand(double_dqn):
+    """One update on a hand-made batch: terminal and non-terminal rows, n-step discounts,
+    importance weights, and online and target networks that disagree on the best next action."""
+    agent = DQNAgent(make_config("cartpole", hidden_size=16, double_dqn=double_dqn, seed=3))
+    with torch.no_grad():  # a target network unlike the online one
+        for parameter in agent.target.parameters():
+            parameter.add_(torch.randn(parameter.shape, generator=torch.Generator().manual_seed(1)))
+    rng = np.random.default_rng(0)
+    size = 16
+    batch = ReplayBatch(
+        states=rng.normal(size=(size, 4)).astype(np.float32),
+        actions=rng.integers(2, size=size).astype(np.int64),
+        rewards=rng.normal(scale=2.0, size=size).astype(np.float32),
+        next_states=rng.normal(size=(size, 4)).astype(np.float32),
+        dones=np.arange(size) % 3 == 0,
+        discounts=(0.99 ** rng.integers(1, 4, size=size)).astype(np.float32),  # n-step: gamma ** k
+        weights=rng.uniform(0.2, 1.0, size=size).astype(np.float32),
+        indices=np.arange(size),
+    )
+    with torch.no_grad():
+        q_online = agent.online(torch.as_tensor(batch.states)).numpy().astype(np.float64)  # (B, 2)
+        next_online = agent.online(torch.as_tensor(batch.next_states)).numpy().astype(np.float64)
+        next_target = agent.target(torch.as_tensor(batch.next_states)).numpy().astype(np.float64)
+    disagree = next_online.argmax(axis=1) != next_target.argmax(axis=1)
+    assert (disagree & ~batch.dones).sum() >= 3  # the choice of network shows in the target
+    chooser = next_online if double_dqn else next_target
+    bootstrap = next_target[np.arange(size), chooser.argmax(axis=1)]
+    targets = batch.rewards + batch.discounts * np.where(batch.dones, 0.0, bootstrap)
+    errors = targets - q_online[np.arange(size), batch.actions]
+    huber = np.where(np.abs(errors) < 1.0, 0.5 * errors**2, np.abs(errors) - 0.5)
+    assert (np.abs(errors) > 1.0).any() and (np.abs(errors) < 1.0).any()  # both branches of Huber
+    expected = float(np.mean(batch.weights * huber))
+    assert agent.learn(batch) == pytest.approx(expected, rel=1e-5)
+
+
 def test_the_convolutions_learn_on_real_breakout_batches():
     """Weight gradients of the Nature network on Breakout frames are tiny (1e-7 to 1e-5 once
     training is under way); an optimizer epsilon that dwarfs them leaves the convolutions

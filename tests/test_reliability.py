@@ -345,8 +345,11 @@ def test_the_state_after_loading_equals_the_state_that_was_saved(tmp_path):
     for a, b in zip(agent.target.state_dict().values(), loaded.target.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     saved_moments = agent.optimizer.state_dict()["state"]
-    for key, moments in loaded.optimizer.state_dict()["state"].items():
-        assert all(torch.equal(moments[name], saved_moments[key][name]) for name in moments)
+    loaded_moments = loaded.optimizer.state_dict()["state"]
+    assert saved_moments and set(loaded_moments) == set(saved_moments)  # Adam has moments to restore
+    for key, moments in saved_moments.items():
+        assert set(loaded_moments[key]) == set(moments)
+        assert all(torch.equal(loaded_moments[key][name], moments[name]) for name in moments)
     assert loaded.rng.bit_generator.state == agent.rng.bit_generator.state
     assert loaded.replay_memory.rng.bit_generator.state == agent.replay_memory.rng.bit_generator.state
     for name in ("frames", "actions", "rewards", "flags", "episode_steps"):
