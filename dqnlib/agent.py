@@ -224,9 +224,13 @@ class DQNAgent:
     def _make_optimizer(self) -> torch.optim.Optimizer:
         config = self.config
         if config.optimizer == "rmsprop":
-            # Mnih et al. (2015): RMSProp, squared-gradient momentum 0.95, min squared gradient 0.01.
+            # Mnih et al. (2015) and Dopamine: centered RMSProp, decay 0.95; see rmsprop_epsilon.
             return torch.optim.RMSprop(
-                self.online.parameters(), lr=config.learning_rate, alpha=0.95, eps=0.01, centered=True
+                self.online.parameters(),
+                lr=config.learning_rate,
+                alpha=0.95,
+                eps=config.rmsprop_epsilon,
+                centered=True,
             )
         # The fused step is one kernel for all tensors; the per-tensor default costs about a
         # quarter of an fp32 update on a 2-core CPU.

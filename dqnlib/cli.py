@@ -88,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--sweep-dir", type=Path, default=Path("runs/sweep"))
     sweep.add_argument("--address", default=None, help="an existing Ray cluster (default: a local one)")
     sweep.add_argument("--eval-episodes", type=_positive_int, default=10)
+    sweep.add_argument(
+        "--cpus-per-run",
+        type=_positive_int,
+        default=1,
+        help="CPUs (and torch threads) each run gets; 2 on a 2-core machine runs one run at a time",
+    )
     sweep.add_argument("--set", type=_override, action="append", default=[], metavar="FIELD=VALUE")
 
     report = commands.add_parser("report", help="tables and figures of a sweep directory")
@@ -206,6 +212,7 @@ def _sweep(args: argparse.Namespace) -> int:
         specs,
         args.sweep_dir,
         address=args.address,
+        cpus_per_run=args.cpus_per_run,
         on_result=lambda r: print(f"{r.game}/{r.variant}/seed{r.seed}: {r.status} {r.error or ''}".rstrip()),
     )
     print(format_summary(results))

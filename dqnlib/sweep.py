@@ -211,6 +211,11 @@ def run_sweep(
         MissingExtra: Ray is not installed.
     """
     ray = require_ray()
+    if address is None and cpus_per_run > (num_cpus or os.cpu_count() or 1):
+        raise ValueError(
+            f"cpus_per_run={cpus_per_run} is more than the {num_cpus or os.cpu_count()} CPUs of the local "
+            "Ray instance; no run could start"
+        )
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     results: dict[Path, RunResult] = {}
     for spec in specs:
