@@ -20,12 +20,18 @@ if TYPE_CHECKING:
 
 @dataclass
 class EvaluationResult:
-    """Raw whole-game scores under one protocol."""
+    """Raw whole-game scores under one protocol.
+
+    Attributes:
+        scores: raw score of each game, in the order the games ended.
+        capped: whether each game was cut by the protocol's frame cap (not a game over).
+    """
 
     game: str
     protocol: str
     epsilon: float
     scores: list[float] = field(default_factory=list)
+    capped: list[bool] = field(default_factory=list)
 
     @property
     def mean(self) -> float:
@@ -39,6 +45,7 @@ class EvaluationResult:
         return (
             f"{self.game} [{self.protocol} protocol, epsilon {self.epsilon}]: "
             f"{self.mean:.1f} ± {self.std:.1f} over {len(self.scores)} games"
+            + (f", {sum(self.capped)} cut by the frame cap" if any(self.capped) else "")
         )
 
 
@@ -79,6 +86,7 @@ def evaluate_policy(
     played = np.zeros(num_envs, dtype=np.int64)
     returns = np.zeros(num_envs)
     scores: list[float] = []
+    capped: list[bool] = []
     resetting = np.zeros(num_envs, dtype=bool)
     while (played < quotas).any():
         actions = policy(observations, epsilon, rng)
@@ -90,10 +98,11 @@ def evaluate_policy(
             ended, game_scores = terminated | truncated, returns
         for i in np.flatnonzero(ended & ~resetting & (played < quotas)):
             scores.append(float(game_scores[i]))
+            capped.append(bool(truncated[i] and not info.get("game_over", terminated)[i]))
             played[i] += 1
         resetting = info["game_end"] if "game_end" in info else terminated | truncated
     env.close()
-    return EvaluationResult(game, protocol_name, epsilon, scores)
+    return EvaluationResult(game, protocol_name, epsilon, scores, capped)
 
 
 def evaluate_agent(

@@ -343,3 +343,16 @@ def test_random_play_baseline_under_a_protocol():
     result = evaluate_random("Breakout", episodes=2, protocol="nature", seed=0)
     assert result.protocol == "nature" and result.epsilon == 1.0 and len(result.scores) == 2
     assert all(score >= 0 for score in result.scores)
+
+
+def test_evaluation_counts_games_cut_by_the_frame_cap():
+    """NOOP only under `nature`: FIRE at game start serves once, nobody serves again, so each
+    game runs to the 18,000-frame cap; random play ends its games by losing them."""
+    from dqnlib.evaluation import evaluate_policy
+
+    idle = evaluate_policy("Breakout", lambda states, eps, rng: np.zeros(len(states), np.int64), 2, "nature")
+    assert idle.capped == [True, True] and "2 cut by the frame cap" in str(idle)
+    from dqnlib.evaluation import evaluate_random
+
+    played = evaluate_random("Breakout", episodes=2, protocol="nature", seed=0)
+    assert played.capped == [False, False] and "frame cap" not in str(played)

@@ -25,7 +25,9 @@ def main() -> None:
     parser.add_argument("dopamine", type=Path)
     parser.add_argument("--iterations", type=int, default=20)
     args = parser.parse_args()
-    commit = subprocess.check_output(["git", "-C", str(args.dopamine), "rev-parse", "HEAD"], text=True).strip()
+    commit = subprocess.check_output(
+        ["git", "-C", str(args.dopamine), "rev-parse", "HEAD"], text=True
+    ).strip()
     games = {}
     for name, stem in GAMES.items():
         text = subprocess.check_output(
