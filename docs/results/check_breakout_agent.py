@@ -37,7 +37,7 @@ def idle_statistics(
         idle, run, best, steps = 0, 0, 0, 0
         while True:
             action = int(agent.act(observation[None], chosen.epsilon, rng=rng)[0])
-            observation, _, terminated, truncated, info = env.step(action)
+            observation, _, _, truncated, info = env.step(action)
             steps += 1
             waiting = ale.getRAM()[BALL_Y] == 0
             idle += waiting
