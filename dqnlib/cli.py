@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
+
+import ale_py
 
 from dqnlib.agent import TrainingDiverged
 from dqnlib.checkpoint import CheckpointError
@@ -43,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = commands.add_parser("train", help="train, or continue the run in --run-dir")
-    train.add_argument("--game", default="Breakout")
+    train.add_argument("--game", default=None, help="default: the preset's game (Breakout)")
     train.add_argument(
         "--steps", type=_positive_int, default=1_000_000, help="total environment steps of the run"
     )
@@ -128,9 +131,14 @@ def _train(args: argparse.Namespace) -> int:
     from dqnlib.config import make_config
 
     overrides = {name: _parse_value(value) for name, value in args.set}
+    for name, flag in (("game", "--game"), ("seed", "--seed"), ("checkpoint_every", "--checkpoint-every")):
+        if name in overrides:
+            raise ValueError(f"--set {name}=...: use {flag} instead")
     if args.checkpoint_every is not None:
         overrides["checkpoint_every"] = args.checkpoint_every
-    config = make_config(args.preset, game=args.game, seed=args.seed, **overrides)
+    if args.game is not None:  # a preset's game (e.g. cartpole's) stands unless --game is given
+        overrides["game"] = args.game
+    config = make_config(args.preset, seed=args.seed, **overrides)
     run_dir = args.run_dir or Path("runs") / config.game.lower().replace("/", "_")
     agent = DQNAgent(config, run_dir=run_dir)
     if agent.resumed is None:  # a resume is reported by the agent itself (logged on stderr)
@@ -236,6 +244,7 @@ def _report(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)  # no "A.L.E ... Powered by Stella" banner
     args = build_parser().parse_args(argv)
     command = {
         "train": _train,
@@ -248,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     }[args.command]
     try:
         return command(args) or 0
+    except BrokenPipeError:  # the reader went away (e.g. `games | head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return 141
     except (ValueError, TypeError, MissingExtra) as error:  # bad input, or a missing extra
         print(f"python -m dqnlib {args.command}: error: {first_line(error)}", file=sys.stderr)
         return 2

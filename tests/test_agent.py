@@ -311,6 +311,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
         (["train", "--preset", "nope"], "unknown preset"),
         (["train", "--set", "gamma=3"], "gamma"),
         (["train", "--set", "nonsense"], "FIELD=VALUE"),
+        (["train", "--set", "game=Pong"], "use --game instead"),
+        (["train", "--set", "seed=3"], "use --seed instead"),
         (["evaluate", "--checkpoint", "/nonexistent"], "does not exist"),
         (["evaluate"], "--checkpoint"),
         (["fly"], "invalid choice"),
@@ -321,6 +323,28 @@ def test_cli_bad_input_is_one_line_and_exit_2(args, words):
     assert result.returncode == 2
     assert words in result.stderr or words.lower() in result.stderr.lower()
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_cli_preset_game_stands_unless_game_is_given(tmp_path):
+    """`--preset cartpole` trains CartPole; `--game` still overrides a preset's game."""
+    result = run_cli("train", "--preset", "cartpole", "--steps", "50", "--run-dir", str(tmp_path / "a"))
+    assert result.returncode == 0 and "CartPole-v1" in result.stdout, result.stderr
+    result = run_cli(
+        "train", "--preset", "tiny", "--game", "Pong", "--steps", "50", "--run-dir", str(tmp_path / "b")
+    )
+    assert result.returncode == 0 and "Pong" in result.stdout, result.stderr
+
+
+def test_cli_output_into_a_closed_pipe_stops_quietly():
+    """`python -m dqnlib games | head -1`: no traceback, no error line, the SIGPIPE status."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dqnlib", "games"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout.readline()
+    process.stdout.close()  # as head does after its line
+    stderr = process.stderr.read()
+    assert process.wait(timeout=60) == 141 and "Error" not in stderr and "Traceback" not in stderr, stderr
+    assert "Stella" not in stderr  # no ALE banner either
 
 
 def test_cli_lists_games():
