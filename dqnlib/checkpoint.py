@@ -3,8 +3,8 @@ place, loadable without unpickling arbitrary objects (``torch.load(weights_only=
 
 Layout of a checkpoint directory::
 
-    state.json   format, version, config, counters, the agent's numpy generator state and
-                 Python's random state, recent scores
+    state.json   format, version, config, counters, the agent's numpy generator state,
+                 recent scores
     model.pt     online and target weights, optimizer state, torch's RNG state (tensors only);
                  a weights-only checkpoint (export_checkpoint) holds the online weights alone
     replay/      the replay memory (run checkpoints only; see ReplayMemory.save)
@@ -15,8 +15,8 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import os
-import random
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,7 +66,6 @@ def write_checkpoint(
         "config": agent.config.to_dict(),
         "counters": vars(agent.state),
         "rng_state": agent.rng.bit_generator.state,
-        "python_random_state": random.getstate(),
         "recent_scores": list(agent.recent_scores),
     }
     with open(directory / "state.json", "w") as file:
@@ -144,13 +143,45 @@ def read_state(path: str | os.PathLike) -> dict[str, Any]:
         state = json.loads((path / "state.json").read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path}/state.json is damaged ({error})") from None
+    except RecursionError:
+        raise ValueError(f"{path}/state.json is damaged (nested too deeply)") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"{path} is not a dqnlib checkpoint")
-    if state.get("version", 0) > FORMAT_VERSION:
-        raise ValueError(
-            f"{path} was written by a newer dqnlib (format {state['version']} > {FORMAT_VERSION})"
-        )
+    version = state.get("version", 0)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(f"{path} was written by a newer dqnlib (format {version!r} > {FORMAT_VERSION})")
+    _check_state_fields(path / "state.json", state)
     return state
+
+
+_COUNTERS = ("env_steps", "updates", "games", "last_target_sync")
+_MAX_COUNTER = 2**53  # counters beyond this are no run's: exact integers end there in a float
+
+
+def _check_state_fields(file: Path, state: dict[str, Any]) -> None:
+    """Every field restore() reads, of the right type and range; else a one-line ValueError
+    naming the file and the field."""
+
+    def bad(field: str, what: str) -> ValueError:
+        return ValueError(f"{file}: field {field!r} {what}")
+
+    for field, kind in (("config", dict), ("counters", dict), ("rng_state", dict), ("recent_scores", list)):
+        if field not in state:
+            raise bad(field, "is missing")
+        if not isinstance(state[field], kind):
+            raise bad(field, f"must be a JSON {'object' if kind is dict else 'array'}")
+    counters = state["counters"]
+    if set(counters) != set(_COUNTERS):
+        raise bad("counters", f"must hold exactly {', '.join(_COUNTERS)}")
+    for name in _COUNTERS:
+        value = counters[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_COUNTER:
+            raise bad(f"counters.{name}", f"must be an integer in [0, 2**53], got {value!r}")
+    if counters["last_target_sync"] > counters["env_steps"]:
+        raise bad("counters.last_target_sync", "is later than counters.env_steps")
+    scores = state["recent_scores"]
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in scores):
+        raise bad("recent_scores", "must hold finite numbers")
 
 
 def load_agent(
@@ -206,9 +237,10 @@ def restore(agent: DQNAgent, path: Path) -> str:
     except Exception as error:  # noqa: BLE001 - torch raises many kinds for damaged or hostile files
         raise ValueError(f"cannot load weights from {path / 'model.pt'}: {first_line(error)}") from None
     agent.state = TrainingState(**state["counters"])
-    agent.rng.bit_generator.state = state["rng_state"]
-    version, internal, gauss_next = state["python_random_state"]
-    random.setstate((version, tuple(internal), gauss_next))
+    try:
+        agent.rng.bit_generator.state = state["rng_state"]
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"{path / 'state.json'}: field 'rng_state' is not a generator state ({error})") from None
     agent.recent_scores.extend(state["recent_scores"])
     older = (
         [p for p in run_checkpoints(path.parent.parent) if p.name < path.name]
@@ -234,7 +266,14 @@ def run_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
     directory = Path(run_dir) / "checkpoints"
     if not directory.is_dir():
         return []
-    found = [p for p in directory.iterdir() if p.name.startswith(_PREFIX) and (p / "state.json").is_file()]
+    found = []
+    for path in directory.iterdir():
+        if not path.name.startswith(_PREFIX) or not (path / "state.json").is_file():
+            continue
+        if not path.name[len(_PREFIX) :].isdigit():
+            logger.warning("ignoring %s: not a checkpoint name (step_<number>)", path)
+            continue
+        found.append(path)
     return sorted(found, key=lambda p: int(p.name[len(_PREFIX) :]))
 
 

@@ -158,6 +158,69 @@ def test_damaged_checkpoints_are_one_line_errors_and_change_nothing(saved_run, t
     assert tree_digest(checkpoint) == before
 
 
+def _set_field(checkpoint: Path, path: str, value) -> None:
+    """Set (or, with value ``...``, delete) a dotted field of state.json."""
+    state = json.loads((checkpoint / "state.json").read_text())
+    *parents, name = path.split(".")
+    holder = state
+    for parent in parents:
+        holder = holder[parent]
+    if value is ...:
+        del holder[name]
+    else:
+        holder[name] = value
+    (checkpoint / "state.json").write_text(json.dumps(state))
+
+
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("counters", ..., "'counters' is missing"),
+        ("config", ..., "'config' is missing"),
+        ("rng_state", ..., "'rng_state' is missing"),
+        ("recent_scores", ..., "'recent_scores' is missing"),
+        ("counters", [1, 2], "'counters' must be a JSON object"),
+        ("counters.env_steps", -5, "'counters.env_steps' must be an integer"),
+        ("counters.updates", 10**30, "'counters.updates' must be an integer"),
+        ("counters.games", 1.5, "'counters.games' must be an integer"),
+        ("counters.extra", 1, "'counters' must hold exactly"),
+        ("counters.last_target_sync", 10**9, "later than counters.env_steps"),
+        ("recent_scores", [1.0, "NaN"], "'recent_scores' must hold finite numbers"),
+        ("rng_state", {"bit_generator": "Nope"}, "'rng_state' is not a generator state"),
+    ],
+)
+def test_a_state_json_with_a_missing_or_wrong_field_names_the_field(saved_run, tmp_path, field, value, words):
+    checkpoint = damaged_copy(saved_run, tmp_path)
+    _set_field(checkpoint, field, value)
+    with pytest.raises(ValueError, match="state.json") as info:
+        DQNAgent.load(checkpoint)
+    assert words in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_state_json_nested_too_deeply_is_one_line(saved_run, tmp_path):
+    checkpoint = damaged_copy(saved_run, tmp_path)
+    (checkpoint / "state.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match="nested too deeply"):
+        DQNAgent.load(checkpoint)
+
+
+def test_a_stray_folder_among_the_checkpoints_is_ignored_with_a_warning(saved_run, tmp_path, caplog):
+    run_dir = tmp_path / "run"
+    shutil.copytree(saved_run, run_dir)
+    shutil.copytree(run_checkpoints(run_dir)[-1], run_dir / "checkpoints" / "step_abc")
+    assert [p.name for p in run_checkpoints(run_dir)] == [p.name for p in run_checkpoints(saved_run)]
+    assert "ignoring" in caplog.text and "step_abc" in caplog.text
+
+
+def test_loading_a_checkpoint_leaves_pythons_random_state_alone(saved_run):
+    import random
+
+    random.seed(1234)
+    before = random.getstate()
+    DQNAgent.load(run_checkpoints(saved_run)[-1])
+    assert random.getstate() == before
+
+
 def _edit_state(checkpoint: Path, version: int | None = None, config: dict | None = None) -> None:
     state = json.loads((checkpoint / "state.json").read_text())
     if version is not None:
