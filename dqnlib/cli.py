@@ -13,6 +13,7 @@ import ale_py
 
 from dqnlib.agent import TrainingDiverged
 from dqnlib.checkpoint import CheckpointError
+from dqnlib.config import MAX_SEED
 from dqnlib.games import list_games, minimal_action_set
 from dqnlib.metrics import MetricsError
 from dqnlib.sweep import MissingExtra
@@ -34,6 +35,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value < MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{value} must be in [0, {MAX_SEED:,})")
+    return value
+
+
 def _override(text: str) -> tuple[str, str]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"{text!r} is not of the form field=value")
@@ -52,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--run-dir", type=Path, default=None, help="default: runs/<game>")
     train.add_argument("--preset", default="default")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=_seed, default=0)
     train.add_argument("--checkpoint-every", type=_positive_int, default=None)
     train.add_argument("--set", type=_override, action="append", default=[], metavar="FIELD=VALUE")
 
@@ -61,14 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--episodes", type=_positive_int, default=30)
     evaluate.add_argument("--protocol", default="nature", choices=["nature", "machado"])
     evaluate.add_argument("--epsilon", type=float, default=None)
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--seed", type=_seed, default=0)
 
     play = commands.add_parser("play", help="play one game and write it as a GIF")
     play.add_argument("--checkpoint", type=Path, required=True)
     play.add_argument("--out", type=Path, default=Path("episode.gif"))
     play.add_argument("--protocol", default="nature", choices=["nature", "machado"])
     play.add_argument("--max-steps", type=_positive_int, default=5_000)
-    play.add_argument("--seed", type=int, default=0)
+    play.add_argument("--seed", type=_seed, default=0)
 
     export = commands.add_parser(
         "export", help="a small weights-only copy of a checkpoint, with its run's metrics and learning curve"

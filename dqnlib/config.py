@@ -12,6 +12,9 @@ from dqnlib.validation import check_field_types, require
 OPTIMIZERS = ("adam", "rmsprop")
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
+# ale-py's vector environment takes 32-bit seeds, and a run reseeds its games with seed + step
+# on a restart: 2**30 leaves room for 2**30 more steps.
+MAX_SEED = 2**30
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ class TrainConfig:
         )
         for name in positive.split():
             require(getattr(self, name) >= 1, name, getattr(self, name), "must be >= 1")
-        require(self.seed >= 0, "seed", self.seed, "must be >= 0")
+        require(0 <= self.seed < MAX_SEED, "seed", self.seed, f"must be in [0, {MAX_SEED:,})")
         require(self.learning_starts >= 0, "learning_starts", self.learning_starts, "must be >= 0")
         require(
             self.batch_size <= self.replay_capacity,

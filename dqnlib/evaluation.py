@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import gymnasium
 import numpy as np
 
+from dqnlib.config import MAX_SEED
 from dqnlib.envs import make_vector_env
 from dqnlib.games import is_atari, minimal_action_set
 from dqnlib.protocols import get_protocol
@@ -67,6 +68,8 @@ def evaluate_policy(
     """
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise ValueError(f"episodes={episodes!r} must be an integer >= 1")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED:
+        raise ValueError(f"seed={seed!r} must be an integer in [0, {MAX_SEED:,})")
     chosen = get_protocol(protocol)
     num_envs = min(episodes, max_envs)
     if is_atari(game):

@@ -312,6 +312,18 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
         (["train", "--set", "gamma=3"], "gamma"),
         (["train", "--set", "nonsense"], "FIELD=VALUE"),
         (["train", "--set", "game=Pong"], "use --game instead"),
+        (
+            ["train", "--seed", "1099511627776"],
+            "argument --seed: 1099511627776 must be in [0, 1,073,741,824)",
+        ),
+        (
+            ["evaluate", "--checkpoint", "checkpoints/breakout", "--seed", "-1"],
+            "argument --seed: -1 must be in",
+        ),
+        (
+            ["play", "--checkpoint", "checkpoints/breakout", "--seed", "x"],
+            "argument --seed: 'x' is not an integer",
+        ),
         (["train", "--set", "seed=3"], "use --seed instead"),
         (["evaluate", "--checkpoint", "/nonexistent"], "does not exist"),
         (["evaluate"], "--checkpoint"),
