@@ -240,7 +240,9 @@ def restore(agent: DQNAgent, path: Path) -> str:
     try:
         agent.rng.bit_generator.state = state["rng_state"]
     except (KeyError, TypeError, ValueError) as error:
-        raise ValueError(f"{path / 'state.json'}: field 'rng_state' is not a generator state ({error})") from None
+        raise ValueError(
+            f"{path / 'state.json'}: field 'rng_state' is not a generator state ({error})"
+        ) from None
     agent.recent_scores.extend(state["recent_scores"])
     older = (
         [p for p in run_checkpoints(path.parent.parent) if p.name < path.name]
@@ -249,8 +251,13 @@ def restore(agent: DQNAgent, path: Path) -> str:
     )
     with_replay = [p for p in [*older, path] if (p / "replay").is_dir()]
     if with_replay:
-        agent.replay_memory = ReplayMemory.load(with_replay[-1] / "replay")
-        memory = f"replay memory of {agent.replay_memory.transitions_added:,} transitions from {with_replay[-1].name}"
+        header = with_replay[-1] / "replay" / "header.json"
+        loaded = ReplayMemory.load(with_replay[-1] / "replay")
+        for name in loaded.spec_differences(agent.replay_memory.spec):
+            saved, configured = getattr(loaded.spec, name), getattr(agent.replay_memory.spec, name)
+            raise ValueError(f"{header}: field 'spec.{name}' is {saved!r}, the config says {configured!r}")
+        agent.replay_memory = loaded
+        memory = f"replay memory of {loaded.transitions_added:,} transitions from {with_replay[-1].name}"
     else:
         memory = "no replay memory (it refills before learning goes on)"
     agent._restart_games()  # with a seed that depends on the step

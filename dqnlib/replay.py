@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ from dqnlib.sum_tree import SumTree
 from dqnlib.validation import require
 
 FORMAT = "dqnlib.replay"
+_MAX_COUNTER = 2**53  # a count beyond this is no real memory's
 FORMAT_VERSION = 1
 
 _TERMINATED = np.uint8(1)  # the action from this slot ended the episode: no bootstrap
@@ -492,6 +494,11 @@ class ReplayMemory:
         return sum(array.nbytes for array in arrays)
 
     # ------------------------------------------------------------------ saving
+    def spec_differences(self, other: ReplaySpec) -> list[str]:
+        """Names of the spec fields in which ``other`` differs from this memory's."""
+        mine = dataclasses.asdict(self.spec)
+        return [name for name, value in dataclasses.asdict(other).items() if mine[name] != value]
+
     _ARRAYS = ("frames", "actions", "rewards", "flags", "episode_steps")
 
     def save(self, directory: str | os.PathLike) -> None:
@@ -546,24 +553,46 @@ class ReplayMemory:
         try:
             spec = ReplaySpec(**header["spec"])
             memory = cls(**dataclasses.asdict(spec))
-            for name, (shape, dtype) in header["arrays"].items():
+            expected = {name: getattr(memory, name) for name in cls._ARRAYS}
+            if memory.tree is not None:
+                expected["tree"] = memory.tree.nodes
+            listed = header["arrays"]
+            if not isinstance(listed, dict) or set(listed) != set(expected):
+                raise ValueError(f"field 'arrays' must list exactly {', '.join(sorted(expected))}")
+            for name, target in expected.items():  # only known names, only from this directory
                 array = np.load(directory / f"{name}.npy", allow_pickle=False)
-                if list(array.shape) != shape or array.dtype.name != dtype:
+                if array.shape != target.shape or array.dtype != target.dtype:
                     raise ValueError(
-                        f"{name}.npy has shape {array.shape} {array.dtype}, expected {shape} {dtype}"
+                        f"{name}.npy has shape {array.shape} {array.dtype}, expected {target.shape} {target.dtype}"
                     )
-                target = memory.tree.nodes if name == "tree" else getattr(memory, name)
-                if target.shape != array.shape:
-                    raise ValueError(f"{name}.npy does not fit the memory described in header.json")
                 target[...] = array
-            memory.rows_written = int(header["rows_written"])
-            memory.transitions_added = int(header["transitions_added"])
-            memory.samples_drawn = int(header["samples_drawn"])
+            memory.rows_written = _counter(header, "rows_written")
+            memory.transitions_added = _counter(header, "transitions_added")
+            memory.samples_drawn = _counter(header, "samples_drawn")
+            if memory.transitions_added > memory.rows_written * spec.num_envs:
+                raise ValueError("field 'transitions_added' exceeds the rows written")
             memory.max_priority = float(header["max_priority"])
-            memory._env_steps = np.array(header["env_steps"], dtype=np.int64)
-            memory._awaiting_start = np.array(header["awaiting_start"], dtype=bool)
+            if not (math.isfinite(memory.max_priority) and memory.max_priority > 0):
+                raise ValueError(f"field 'max_priority' must be finite and > 0, got {memory.max_priority}")
+            env_steps, awaiting = header["env_steps"], header["awaiting_start"]
+            for field, values, kind in (("env_steps", env_steps, int), ("awaiting_start", awaiting, bool)):
+                if not isinstance(values, list) or len(values) != spec.num_envs:
+                    raise ValueError(f"field {field!r} must hold one value per environment ({spec.num_envs})")
+                if not all(isinstance(v, kind) and (kind is bool or 0 <= v <= _MAX_COUNTER) for v in values):
+                    raise ValueError(f"field {field!r} must hold {'booleans' if kind is bool else 'counts'}")
+            memory._env_steps = np.array(env_steps, dtype=np.int64)
+            memory._awaiting_start = np.array(awaiting, dtype=bool)
             memory.rng.bit_generator.state = header["rng_state"]
-        except (KeyError, TypeError, ValueError, OSError, EOFError) as error:
+        except KeyError as error:
+            raise ValueError(f"replay memory at {directory} is damaged: field {error} is missing") from None
+        except (TypeError, ValueError, OSError, EOFError) as error:
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise ValueError(f"replay memory at {directory} is damaged: {message}") from None
         return memory
+
+
+def _counter(header: dict, field: str) -> int:
+    value = header[field]
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_COUNTER:
+        raise ValueError(f"field {field!r} must be an integer in [0, 2**53], got {value!r}")
+    return value

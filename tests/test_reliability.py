@@ -197,6 +197,52 @@ def test_a_state_json_with_a_missing_or_wrong_field_names_the_field(saved_run, t
     assert words in str(info.value) and "\n" not in str(info.value)
 
 
+def _set_header(checkpoint: Path, field: str, value) -> None:
+    header_path = checkpoint / "replay" / "header.json"
+    header = json.loads(header_path.read_text())
+    if field == "arrays+":  # one more name, e.g. a path out of the checkpoint
+        header["arrays"][value] = [[1], "uint8"]
+        header_path.write_text(json.dumps(header))
+        return
+    *parents, name = field.split(".")
+    holder = header
+    for parent in parents:
+        holder = holder[parent]
+    if value is ...:
+        del holder[name]
+    else:
+        holder[name] = value
+    header_path.write_text(json.dumps(header))
+
+
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("arrays", {}, "'arrays' must list exactly"),
+        ("arrays.frames", ..., "'arrays' must list exactly"),
+        ("arrays+", "../../outside", "'arrays' must list exactly"),
+        ("spec.gamma", 0.5, "'spec.gamma' is 0.5, the config says 0.99"),
+        ("spec.capacity", 4_000, "frames.npy has shape (2000, 84, 84) uint8, expected (4000, 84, 84)"),
+        ("spec.n_step", 3, "'spec.n_step' is 3, the config says 1"),
+        ("rows_written", -3, "'rows_written' must be an integer"),
+        ("transitions_added", 10**20, "'transitions_added' must be an integer"),
+        ("transitions_added", 10**6, "exceeds the rows written"),
+        ("max_priority", float("nan"), "'max_priority' must be finite"),
+        ("env_steps", [0], "'env_steps' must hold one value per environment"),
+        ("awaiting_start", [1, 0], "'awaiting_start' must hold booleans"),
+        ("rows_written", ..., "field 'rows_written' is missing"),
+    ],
+)
+def test_a_replay_header_with_a_missing_or_wrong_field_is_one_line(saved_run, tmp_path, field, value, words):
+    checkpoint = damaged_copy(saved_run, tmp_path)
+    _set_header(checkpoint, field, value)
+    before = tree_digest(checkpoint)
+    with pytest.raises(ValueError) as info:
+        DQNAgent.load(checkpoint)
+    assert words in str(info.value) and "\n" not in str(info.value), str(info.value)
+    assert tree_digest(checkpoint) == before
+
+
 def test_a_state_json_nested_too_deeply_is_one_line(saved_run, tmp_path):
     checkpoint = damaged_copy(saved_run, tmp_path)
     (checkpoint / "state.json").write_text("[" * 100_000 + "]" * 100_000)
