@@ -17,7 +17,9 @@ import json
 import logging
 import math
 import os
+import pickle
 import shutil
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -100,10 +102,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike) -> 
     if out.exists():
         raise ValueError(f"{out} already exists; choose a new directory (nothing was written)")
     state = read_state(checkpoint)
-    try:
-        online = torch.load(checkpoint / "model.pt", map_location="cpu", weights_only=True)["online"]
-    except Exception as error:  # noqa: BLE001 - torch raises many kinds for damaged or hostile files
-        raise ValueError(f"cannot load weights from {checkpoint / 'model.pt'}: {first_line(error)}") from None
+    online = load_tensors(checkpoint / "model.pt", "cpu")["online"]
     steps = state["counters"]["env_steps"]
     in_run = checkpoint.parent.name == "checkpoints" and checkpoint.name.startswith(_PREFIX)
     metrics = checkpoint.parent.parent / "metrics.csv" if in_run else None
@@ -130,6 +129,28 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike) -> 
             plt.close(ax.figure)
 
     return write_directory(out, write)
+
+
+def load_tensors(path: Path, device: str | torch.device) -> dict[str, Any]:
+    """``model.pt`` as a dict of tensors, never unpickling anything else (``weights_only``).
+
+    Raises:
+        ValueError: one line: the file holds other Python objects (a crafted file), or is
+            damaged; torch's own advice to load it unsafely is not passed on.
+    """
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing
+            warnings.simplefilter("ignore")
+            tensors = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError:
+        raise ValueError(
+            f"{path} holds Python objects other than tensors; dqnlib never loads those"
+        ) from None
+    except Exception as error:  # noqa: BLE001 - torch raises many kinds for damaged files
+        raise ValueError(f"cannot load weights from {path}: {first_line(error)}") from None
+    if not isinstance(tensors, dict) or "online" not in tensors:
+        raise ValueError(f"cannot load weights from {path}: it holds no online network")
+    return tensors
 
 
 def read_state(path: str | os.PathLike) -> dict[str, Any]:
@@ -226,8 +247,8 @@ def restore(agent: DQNAgent, path: Path) -> str:
     from dqnlib.agent import TrainingState
 
     state = read_state(path)
+    weights = load_tensors(path / "model.pt", agent.device)
     try:
-        weights = torch.load(path / "model.pt", map_location=agent.device, weights_only=True)
         agent.online.load_state_dict(weights["online"])
         agent.target.load_state_dict(weights.get("target", weights["online"]))
         if "optimizer" in weights:

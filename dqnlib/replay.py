@@ -560,7 +560,12 @@ class ReplayMemory:
             if not isinstance(listed, dict) or set(listed) != set(expected):
                 raise ValueError(f"field 'arrays' must list exactly {', '.join(sorted(expected))}")
             for name, target in expected.items():  # only known names, only from this directory
-                array = np.load(directory / f"{name}.npy", allow_pickle=False)
+                try:
+                    array = np.load(directory / f"{name}.npy", allow_pickle=False)
+                except ValueError as error:
+                    if "allow_pickle" not in str(error):
+                        raise
+                    raise ValueError(f"{name}.npy holds Python objects; dqnlib never loads those") from None
                 if array.shape != target.shape or array.dtype != target.dtype:
                     raise ValueError(
                         f"{name}.npy has shape {array.shape} {array.dtype}, expected {target.shape} {target.dtype}"

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -128,10 +129,27 @@ def test_a_checkpoint_crafted_to_run_a_command_is_refused(saved_run, tmp_path):
     checkpoint = damaged_copy(saved_run, tmp_path)
     marker = tmp_path / "pwned"
     (checkpoint / "model.pt").write_bytes(pickle.dumps(RunsACommand(str(marker))))
-    with pytest.raises(ValueError, match="cannot load weights") as info:
-        DQNAgent.load(checkpoint)
-    assert "\n" not in str(info.value)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(
+            ValueError, match="holds Python objects other than tensors; dqnlib never loads those"
+        ) as info:
+            DQNAgent.load(checkpoint)
+    assert "\n" not in str(info.value) and "weights_only" not in str(info.value)
+    assert not caught  # no warning of torch's on stderr
     assert not marker.exists()
+
+
+def test_a_replay_array_of_python_objects_is_refused_in_dqnlibs_words(saved_run, tmp_path):
+    checkpoint = damaged_copy(saved_run, tmp_path)
+    np.save(
+        checkpoint / "replay" / "rewards.npy", np.array([RunsACommand("x")], dtype=object), allow_pickle=True
+    )
+    with pytest.raises(
+        ValueError, match="rewards.npy holds Python objects; dqnlib never loads those"
+    ) as info:
+        DQNAgent.load(checkpoint)
+    assert "allow_pickle" not in str(info.value)
 
 
 @pytest.mark.parametrize(
