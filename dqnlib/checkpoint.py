@@ -120,6 +120,8 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike) -> 
                 open(directory / "metrics.csv", "w", newline="") as target,
             ):
                 rows = csv.DictReader(source)
+                if "agent_step" not in (rows.fieldnames or []):
+                    raise ValueError(f"{metrics} has no column 'agent_step'; is it a dqnlib metrics.csv?")
                 writer = csv.DictWriter(target, fieldnames=rows.fieldnames or [])
                 writer.writeheader()
                 writer.writerows(row for row in rows if int(row["agent_step"]) <= steps)

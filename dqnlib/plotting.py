@@ -8,14 +8,24 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
+REQUIRED_COLUMNS = ("agent_step", "return")
+
 
 def read_metrics(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Columns of a run's metrics.csv as float arrays."""
+    """Columns of a run's metrics.csv as float arrays; a file without the step and score
+    columns, or with a value that is not a number, is a one-line ValueError."""
     with open(path, newline="") as file:
-        rows = list(csv.DictReader(file))
+        reader = csv.DictReader(file)
+        missing = [name for name in REQUIRED_COLUMNS if name not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path} has no column {missing[0]!r}; is it a dqnlib metrics.csv?")
+        rows = list(reader)
     if not rows:
         raise ValueError(f"{path} holds no episodes yet")
-    return {name: np.array([float(row[name]) for row in rows]) for name in rows[0]}
+    try:
+        return {name: np.array([float(row[name]) for row in rows]) for name in reader.fieldnames}
+    except (TypeError, ValueError):
+        raise ValueError(f"{path} holds a value that is not a number") from None
 
 
 def plot_learning_curve(path: str | os.PathLike, window: int = 20, ax: plt.Axes | None = None) -> plt.Axes:

@@ -12,6 +12,7 @@ Ray is an optional extra: ``pip install 'dqnlib[sweep]'``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -34,6 +35,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "double": {"double_dqn": True},
     "dueling": {"double_dqn": True, "dueling": True},
 }
+
+logger = logging.getLogger(__name__)
 
 FINISHED, SKIPPED, FAILED, STOPPED = "finished", "skipped (finished)", "failed", "stopped"
 
@@ -125,12 +128,37 @@ def plan_sweep(
     return specs
 
 
+_FINAL_FIELDS = {
+    "env_steps": int,
+    "protocol": str,
+    "epsilon": (int, float),
+    "scores": list,
+    "mean": (int, float),
+}
+
+
 def read_final(run_dir: str | os.PathLike) -> dict[str, Any] | None:
-    """A run's ``final.json`` (its evaluation when training ended), or None."""
+    """A run's ``final.json`` (its evaluation when training ended), or None when there is none;
+    a damaged one counts as none, with a warning naming the file and the field."""
+    path = Path(run_dir) / "final.json"
     try:
-        return json.loads((Path(run_dir) / "final.json").read_text())
-    except (OSError, json.JSONDecodeError):
+        final = json.loads(path.read_text())
+    except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        logger.warning("ignoring %s: not readable JSON (%s)", path, first_line(error))
+        return None
+    if not isinstance(final, dict):
+        logger.warning("ignoring %s: not a JSON object", path)
+        return None
+    for field, kind in _FINAL_FIELDS.items():
+        if field not in final:
+            logger.warning("ignoring %s: field %r is missing", path, field)
+            return None
+        if isinstance(final[field], bool) or not isinstance(final[field], kind):
+            logger.warning("ignoring %s: field %r has the wrong type", path, field)
+            return None
+    return final
 
 
 def is_finished(spec: RunSpec) -> bool:

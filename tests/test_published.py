@@ -70,3 +70,25 @@ def test_report_puts_each_window_beside_dopamine_at_the_same_steps(tmp_path):
     )
     assert rows[0].endswith("DQN yes, IQN no |") and "DQN no" in rows[1]
     assert (tmp_path / "curves.png").stat().st_size > 10_000
+
+
+def test_report_ignores_a_final_json_without_its_protocol_with_a_warning(tmp_path, caplog):
+    run = tmp_path / "Breakout" / "double" / "seed0"
+    _write_run(run, [[2.0] * 3], 250_000)
+    final = json.loads((run / "final.json").read_text())
+    del final["protocol"]
+    (run / "final.json").write_text(json.dumps(final))
+    report = write_report(tmp_path, reps=50).read_text()
+    assert "0 finished with a final evaluation" in report and "Breakout/double/seed0" in report
+    assert "field 'protocol' is missing" in caplog.text
+
+
+def test_a_metrics_csv_without_its_columns_is_one_line(tmp_path):
+    from dqnlib.plotting import read_metrics
+
+    (tmp_path / "metrics.csv").write_text("step,score\n1,2\n")
+    with pytest.raises(ValueError, match="has no column 'agent_step'"):
+        read_metrics(tmp_path / "metrics.csv")
+    (tmp_path / "metrics.csv").write_text("agent_step,return\n1,two\n")
+    with pytest.raises(ValueError, match="not a number"):
+        read_metrics(tmp_path / "metrics.csv")

@@ -495,3 +495,14 @@ def test_sigterm_stops_a_cli_run_with_a_checkpoint(tmp_path):
     out, _ = process.communicate(timeout=120)
     assert process.returncode == 130 and "stopped by SIGTERM" in out
     assert DQNAgent.load(run_checkpoints(tmp_path)[-1]).state.env_steps > 0
+
+
+def test_export_of_a_run_whose_metrics_lack_a_column_is_one_line(saved_run, tmp_path):
+    from dqnlib.checkpoint import export_checkpoint
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(saved_run, run_dir)
+    (run_dir / "metrics.csv").write_text("episode,return\n1,2.0\n")
+    with pytest.raises(ValueError, match="has no column 'agent_step'") as info:
+        export_checkpoint(run_checkpoints(run_dir)[-1], tmp_path / "out")
+    assert "\n" not in str(info.value) and not (tmp_path / "out").exists()
