@@ -98,6 +98,31 @@ def _cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def require_memory(config: TrainConfig, observation_space: gymnasium.spaces.Box) -> None:
+    """Refuse, before allocating, a replay memory or network that cannot fit in this machine's
+    memory: one ValueError naming the field and the bytes it would need."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    frame_bytes = int(
+        np.prod(observation_space.shape[-2:] if is_atari(config.game) else observation_space.shape)
+    )
+    frame_bytes *= observation_space.dtype.itemsize
+    slot_bytes = (
+        frame_bytes + 10 + (16 if config.prioritized else 0)
+    )  # action, reward, flags, steps; sum tree
+    features = 3136 if is_atari(config.game) else int(np.prod(observation_space.shape))
+    # fc1's weights five times over: online, target, gradient and Adam's two moments.
+    needs = {
+        "replay_capacity": config.replay_capacity * slot_bytes,
+        "hidden_size": 5 * 4 * features * config.hidden_size * (2 if config.dueling else 1),
+    }
+    for field, size in needs.items():
+        if size > total:
+            raise ValueError(
+                f"{field}={getattr(config, field):,} needs {size / 2**30:,.1f} GiB of memory; "
+                f"this machine has {total / 2**30:,.1f} GiB"
+            )
+
+
 class TrainingDiverged(RuntimeError):
     """The loss or the Q-values became NaN or infinite."""
 
@@ -139,6 +164,7 @@ class DQNAgent:
         torch_generator_seed = int(seeds[1].generate_state(1)[0])
         observation_space = self.env.single_observation_space
         self.num_actions = int(self.env.single_action_space.n)
+        require_memory(config, observation_space)
         torch.manual_seed(torch_generator_seed)
         if self.atari:
             self.online = NatureQNetwork(

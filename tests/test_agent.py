@@ -312,6 +312,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
         (["train", "--set", "gamma=3"], "gamma"),
         (["train", "--set", "nonsense"], "FIELD=VALUE"),
         (["train", "--set", "game=Pong"], "use --game instead"),
+        (["train", "--set", "replay_capacity=1000000000000"], "replay_capacity=1,000,000,000,000 needs"),
+        (["train", "--set", "hidden_size=1000000000000"], "hidden_size=1,000,000,000,000 needs"),
         (
             ["train", "--seed", "1099511627776"],
             "argument --seed: 1099511627776 must be in [0, 1,073,741,824)",
