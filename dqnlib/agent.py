@@ -149,9 +149,10 @@ class DQNAgent:
         self, config: TrainConfig, run_dir: str | os.PathLike | None = None, resume: bool = True
     ) -> None:
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        newest = (
-            checkpoint.newest_run_checkpoint(self.run_dir) if resume and self.run_dir is not None else None
-        )
+        newest = None
+        if resume and self.run_dir is not None:
+            checkpoint.recover_checkpoints(self.run_dir / "checkpoints")  # after a kill mid-write
+            newest = checkpoint.newest_run_checkpoint(self.run_dir)
         if newest is not None:
             config = self._saved_config(config, newest)
         self.config = config

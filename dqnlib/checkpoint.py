@@ -325,10 +325,32 @@ def writable_run_dir(run_dir: Path) -> Path:
         probe.unlink()
     except OSError as error:
         raise CheckpointError(f"cannot write checkpoints to {run_dir}: {error.strerror or error}") from None
-    # A process killed while writing leaves a staging (.step_N.tmp.*) or .old folder: never read, removed here.
-    for leftover in (run_dir / "checkpoints").glob(f".{_PREFIX}*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+    recover_checkpoints(run_dir / "checkpoints")
     return run_dir
+
+
+def recover_checkpoints(directory: Path) -> None:
+    """Tidy what a process killed while writing or pruning checkpoints left behind.
+
+    - ``.step_N.old`` with no ``step_N``: the kill came between moving the old copy of a
+      rewritten checkpoint away and moving the new one in; the old copy is complete: it is
+      moved back.
+    - Staging folders (``.step_N.tmp.*``), other ``.old`` and ``.step_N.pruned`` folders
+      (checkpoints being deleted: pruning renames before it deletes) are never read: removed.
+    """
+    if not directory.is_dir():
+        return
+    for old in directory.glob(f".{_PREFIX}*.old"):
+        target = directory / old.name[1 : -len(".old")]
+        if not target.exists() and (old / "state.json").is_file():
+            os.replace(old, target)
+            logger.warning("recovered %s from %s (a rewrite of it was interrupted)", target, old.name)
+    for leftover in directory.glob(f".{_PREFIX}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    for partial in directory.glob(f"{_PREFIX}*"):  # half deleted by an older dqnlib's pruning
+        if partial.is_dir() and not (partial / "state.json").exists():
+            logger.warning("removing %s: a checkpoint without state.json (an interrupted deletion)", partial)
+            shutil.rmtree(partial, ignore_errors=True)
 
 
 def save_run_checkpoint(agent: DQNAgent, run_dir: Path, with_replay: bool = False) -> Path:
@@ -356,7 +378,11 @@ def save_run_checkpoint(agent: DQNAgent, run_dir: Path, with_replay: bool = Fals
     with_memory = [p for p in checkpoints if (p / "replay").is_dir()][-1:]
     for old in checkpoints[: -agent.config.keep_checkpoints]:
         if old not in with_memory:
-            shutil.rmtree(old, ignore_errors=True)
+            # Renamed away first: a kill during the deletion leaves a hidden folder that the next
+            # start removes, never a step_N folder with part of its files.
+            doomed = old.with_name(f".{old.name}.pruned")
+            os.replace(old, doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
     logger.info("checkpoint written to %s", path)
     return path
 

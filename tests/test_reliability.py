@@ -506,3 +506,64 @@ def test_export_of_a_run_whose_metrics_lack_a_column_is_one_line(saved_run, tmp_
     with pytest.raises(ValueError, match="has no column 'agent_step'") as info:
         export_checkpoint(run_checkpoints(run_dir)[-1], tmp_path / "out")
     assert "\n" not in str(info.value) and not (tmp_path / "out").exists()
+
+
+# A child process that trains a tiny run, then stops forever at one moment of a checkpoint
+# write, so that the test can kill -9 it exactly there.
+_PAUSED_CHILD = """
+import os, shutil, sys, threading
+from pathlib import Path
+import dqnlib.atomic, dqnlib.checkpoint
+from dqnlib import AtariDQNAgent
+
+run_dir, window, marker = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+agent = AtariDQNAgent(preset="tiny", seed=2, run_dir=run_dir, checkpoint_every=300, keep_checkpoints=1)
+agent.train(600)  # checkpoints at 300 and 600 (which prunes 300)
+
+def stop_here():
+    marker.write_text("paused")
+    threading.Event().wait()
+
+if window == "rewrite":  # between moving the old step_600 away and moving the new one in
+    replace = os.replace
+    def paused_replace(source, target):
+        target = Path(target)
+        if target.name == "step_0000000600" and target.with_name(".step_0000000600.old").exists():
+            stop_here()
+        replace(source, target)
+    dqnlib.atomic.os.replace = paused_replace
+    dqnlib.checkpoint.save_run_checkpoint(agent, run_dir, with_replay=True)
+else:  # pruning at step 900: the deletion of step_600 has removed state.json and nothing else yet
+    rmtree = shutil.rmtree
+    def paused_rmtree(path, *args, **kwargs):
+        if "0000000600" in str(path):
+            (Path(path) / "state.json").unlink()
+            stop_here()
+        rmtree(path, *args, **kwargs)
+    dqnlib.checkpoint.shutil.rmtree = paused_rmtree
+    agent.train(300)  # the checkpoint at step 900 prunes step_600
+"""
+
+
+@pytest.mark.parametrize("window", ["rewrite", "prune"])
+def test_a_kill_inside_a_checkpoint_rewrite_or_prune_loses_no_checkpoint(tmp_path, window):
+    run_dir, marker = tmp_path / "run", tmp_path / "paused"
+    process = subprocess.Popen([sys.executable, "-c", _PAUSED_CHILD, str(run_dir), window, str(marker)])
+    try:
+        for _ in range(1800):  # the child trains first (at most 3 min)
+            if marker.exists() or process.poll() is not None:
+                break
+            threading.Event().wait(0.1)
+        assert marker.exists(), "the child never reached the window"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    names = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    if window == "rewrite":
+        assert ".step_0000000600.old" in names and "step_0000000600" not in names  # the window was hit
+    agent = DQNAgent(TrainConfig(**json.loads((run_dir / "config.json").read_text())), run_dir=run_dir)
+    left = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    assert not [name for name in left if name.startswith(".")]  # nothing half-written or half-deleted
+    assert all((run_dir / "checkpoints" / name / "state.json").is_file() for name in left)
+    expected = 600 if window == "rewrite" else 900
+    assert agent.state.env_steps == expected and f"step_{expected:010d}" in left
