@@ -7,7 +7,7 @@ STAMP := $(VENV)/.dqnlib-installed
 
 GAME ?= Breakout
 RUN_DIR ?= runs/breakout
-STEPS ?= 800000
+STEPS ?=  # empty: the command line's default (800,000 environment steps)
 
 .PHONY: train test lint lab bench clean-venv
 
@@ -19,8 +19,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[notebooks,dev,sweep]'
 	touch $(STAMP)
 
+# Exit code 130 is a stop the user asked for (Ctrl-C, SIGTERM): the checkpoint is written and
+# the command says how to continue, so make reports no error for it.
 train: $(STAMP)
-	$(BIN)/python -m dqnlib train --game $(GAME) --run-dir $(RUN_DIR) --steps $(STEPS)
+	$(BIN)/python -m dqnlib train --game $(GAME) --run-dir $(RUN_DIR) $(if $(strip $(STEPS)),--steps $(STEPS)) \
+		|| [ $$? -eq 130 ]
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
@@ -29,8 +32,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check dqnlib tests benchmarks
 	$(BIN)/ruff format --check dqnlib tests benchmarks
 
+# Containers and CI run as root, where JupyterLab refuses to start without --allow-root.
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_envs.py --write BENCHMARKS.md

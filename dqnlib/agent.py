@@ -123,6 +123,9 @@ def require_memory(config: TrainConfig, observation_space: gymnasium.spaces.Box)
             )
 
 
+POSTFIX_SECONDS = 2.0  # the progress bar's score and epsilon refresh this often
+
+
 class TrainingDiverged(RuntimeError):
     """The loss or the Q-values became NaN or infinite."""
 
@@ -392,8 +395,9 @@ class DQNAgent:
             self._observations, _ = self.env.reset(seed=self._env_seed)
             self.replay_memory.start(self._observations)
         target_step = self.state.env_steps + int(steps)
-        bar = tqdm(
-            total=int(steps),
+        bar = tqdm(  # the run's position: a resumed run's bar starts where the run stands
+            total=target_step,
+            initial=self.state.env_steps,
             unit="step",
             dynamic_ncols=True,
             desc=f"DQN {config.game}",
@@ -433,6 +437,7 @@ class DQNAgent:
         n = config.num_envs
         started, started_steps = time.perf_counter(), self.state.env_steps
         next_log = (self.state.env_steps // config.log_every + 1) * config.log_every
+        next_postfix = started + POSTFIX_SECONDS
         next_checkpoint = (self.state.env_steps // config.checkpoint_every + 1) * config.checkpoint_every
         while self.state.env_steps < target_step:
             epsilon = config.epsilon(self.state.env_steps)
@@ -450,9 +455,11 @@ class DQNAgent:
             self._observations = next_observations
             self.state.env_steps += n
             bar.update(n)
+            if not bar.disable and time.perf_counter() >= next_postfix:
+                next_postfix = time.perf_counter() + POSTFIX_SECONDS
+                bar.set_postfix(self._postfix(epsilon), refresh=False)  # tqdm's own rate is the speed
             if self.state.env_steps >= next_log:
                 next_log += config.log_every
-                bar.set_postfix(self._postfix(epsilon, started, started_steps), refresh=False)
                 if callback is not None:
                     callback(self)
             if self.run_dir is not None and self.state.env_steps >= next_checkpoint:
@@ -515,10 +522,10 @@ class DQNAgent:
                     self.state.env_steps, self.state.games, float(scores[i]), loss, epsilon, fps
                 )
 
-    def _postfix(self, epsilon: float, started: float, started_steps: int) -> dict[str, str]:
-        fps = (self.state.env_steps - started_steps) / max(time.perf_counter() - started, 1e-9)
+    def _postfix(self, epsilon: float) -> dict[str, str]:
+        """The bar's fields beside tqdm's own rate: recent score (mean of the last 20 games), epsilon."""
         score = f"{np.mean(list(self.recent_scores)[-20:]):.1f}" if self.recent_scores else "-"
-        return {"steps/s": f"{fps:.0f}", "score": score, "eps": f"{epsilon:.3f}"}
+        return {"score": score, "eps": f"{epsilon:.3f}"}
 
     # ------------------------------------------------------------------ evaluation and files
     def evaluate(

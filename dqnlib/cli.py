@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train, or continue the run in --run-dir")
     train.add_argument("--game", default=None, help="default: the preset's game (Breakout)")
     train.add_argument(
-        "--steps", type=_positive_int, default=1_000_000, help="total environment steps of the run"
+        "--steps", type=_positive_int, default=800_000, help="total environment steps of the run (800,000)"
     )
     train.add_argument("--run-dir", type=Path, default=None, help="default: runs/<game>")
     train.add_argument("--preset", default="default")

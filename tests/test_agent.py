@@ -122,8 +122,19 @@ def test_the_progress_bar_can_be_turned_off(capsys):
     agent.train(40, progress_bar=False)
     assert "DQN Breakout" not in capsys.readouterr().err
     agent.train(40)
-    assert "DQN Breakout" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "DQN Breakout" in err
     assert agent.state.env_steps == 80
+    assert "80/80" in err and " 0/40" not in err  # the run's position, not the call's
+    assert "steps/s=" not in err  # one rate: tqdm's own
+
+
+def test_the_progress_bar_shows_score_and_epsilon_every_few_seconds(capsys, monkeypatch):
+    monkeypatch.setattr(dqnlib.agent, "POSTFIX_SECONDS", 0.0)
+    agent = AtariDQNAgent(preset="tiny", seed=0, log_every=100_000)
+    agent.train(600)  # the fields refresh by the clock, long before log_every
+    err = capsys.readouterr().err
+    assert "eps=0.4" in err and "score=" in err
 
 
 @pytest.mark.parametrize("autocast", [False, True])
