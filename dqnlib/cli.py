@@ -151,6 +151,7 @@ def _train(args: argparse.Namespace) -> int:
         overrides["game"] = args.game
     config = make_config(args.preset, seed=args.seed, **overrides)
     run_dir = args.run_dir or Path("runs") / config.game.lower().replace("/", "_")
+    _writable_directory(run_dir, "--run-dir")
     agent = DQNAgent(config, run_dir=run_dir)
     if agent.resumed is None:  # a resume is reported by the agent itself (logged on stderr)
         print(f"new run in {run_dir}: {config.game}, preset {args.preset}, seed {config.seed}")
@@ -183,11 +184,29 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(agent.evaluate(args.episodes, protocol=args.protocol, epsilon=args.epsilon, seed=args.seed))
 
 
+def _writable_directory(path: Path, flag: str, typed: Path | None = None) -> None:
+    """Create directory ``path`` (and its parents) for a flag's value, or raise a one-line
+    ValueError naming the flag and the path the user ``typed`` (default: ``path``)."""
+    typed = typed or path
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{flag} {typed}: {path} is a file, not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".dqnlib-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise ValueError(f"{flag} {typed}: cannot write there ({error.strerror or error})") from None
+
+
 def _play(args: argparse.Namespace) -> None:
     from dqnlib.episode import record_episode
 
     if args.out.suffix.lower() != ".gif":
         raise ValueError(f"--out {args.out}: only .gif is supported")
+    if args.out.is_dir():
+        raise ValueError(f"--out {args.out}: is a directory; name a .gif file")
+    _writable_directory(args.out.absolute().parent, "--out", args.out)
     episode = record_episode(_load(args.checkpoint), args.protocol, seed=args.seed, max_steps=args.max_steps)
     episode.write_gif(args.out)
     ended = (
@@ -203,6 +222,9 @@ def _play(args: argparse.Namespace) -> None:
 def _export(args: argparse.Namespace) -> None:
     from dqnlib.checkpoint import export_checkpoint
 
+    if args.out.exists():
+        raise ValueError(f"--out {args.out}: already exists; choose a new directory (nothing was written)")
+    _writable_directory(args.out.absolute().parent, "--out", args.out)
     path = export_checkpoint(args.checkpoint, args.out)
     files = ", ".join(f"{p.name} ({p.stat().st_size / 1e6:.1f} MB)" for p in sorted(path.iterdir()))
     print(f"wrote {path}: {files}")

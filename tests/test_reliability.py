@@ -107,8 +107,31 @@ def test_an_unwritable_run_directory_is_one_line(capsys):
     with pytest.raises(CheckpointError, match="cannot write checkpoints to /proc/dqnlib-run") as info:
         AtariDQNAgent(preset="tiny", run_dir="/proc/dqnlib-run")
     assert "\n" not in str(info.value)
-    assert cli_main(["train", "--preset", "tiny", "--run-dir", "/proc/dqnlib-run", "--steps", "10"]) == 1
-    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert cli_main(["train", "--preset", "tiny", "--run-dir", "/proc/dqnlib-run", "--steps", "10"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--run-dir /proc/dqnlib-run: cannot write there" in err
+
+
+def test_bad_paths_typed_by_the_user_are_exit_2_naming_the_flag_and_path(saved_run, tmp_path, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    checkpoint = str(run_checkpoints(saved_run)[-1])
+    cases = [
+        (
+            ["train", "--preset", "tiny", "--run-dir", str(a_file), "--steps", "10"],
+            f"--run-dir {a_file}: {a_file} is a file",
+        ),
+        (["play", "--checkpoint", checkpoint, "--out", str(tmp_path)], "--out"),
+        (["play", "--checkpoint", checkpoint, "--out", str(tmp_path / "dir.gif")], "is a directory"),
+        (["export", "--checkpoint", checkpoint, "--out", "/proc/dqnlib-export"], "--out /proc/dqnlib-export"),
+        (["export", "--checkpoint", checkpoint, "--out", str(tmp_path)], "already exists"),
+    ]
+    (tmp_path / "dir.gif").mkdir()
+    for argv, words in cases:
+        assert cli_main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and words in err, err
+        assert ".tmp." not in err  # no internal temporary path
 
 
 class RunsACommand:
