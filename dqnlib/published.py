@@ -66,14 +66,15 @@ def dopamine_curves(game: str) -> dict[str, ReferenceCurve]:
         return {}
     per_agent = _dopamine()["games"].get(display_name(game), {})
     curves = {}
-    for agent, rows in per_agent.items():
+    for agent, series in per_agent.items():
+        iterations = len(series["mean"])
         curves[agent] = ReferenceCurve(
             agent=agent,
-            end_steps=np.array([(row["iteration"] + 1) * AGENT_STEPS_PER_ITERATION for row in rows]),
-            mean=np.array([row["mean"] for row in rows], dtype=np.float64),
-            low=np.array([row["min"] for row in rows], dtype=np.float64),
-            high=np.array([row["max"] for row in rows], dtype=np.float64),
-            runs=min(row["runs"] for row in rows),
+            end_steps=np.arange(1, iterations + 1, dtype=np.int64) * AGENT_STEPS_PER_ITERATION,
+            mean=np.array(series["mean"], dtype=np.float64),
+            low=np.array(series["min"], dtype=np.float64),
+            high=np.array(series["max"], dtype=np.float64),
+            runs=int(series["runs"]),
         )
     return curves
 
