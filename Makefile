@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# The CPU build of torch 2.13.0; a bare "torch" would pull a multi-GB CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[notebooks,dev,sweep]'
+	# setuptools warns about every editable install (a BuildBackendWarning, a UserWarning), --quiet or not.
+	PYTHONWARNINGS=ignore::UserWarning $(BIN)/pip install --quiet -e '.[notebooks,dev,sweep]'
 	touch $(STAMP)
 
 # Exit code 130 is a stop the user asked for (Ctrl-C, SIGTERM): the checkpoint is written and

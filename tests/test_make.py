@@ -1,0 +1,99 @@
+"""The Makefile's targets as a user runs them: `make lab` starts as root, and a `make train`
+stopped with Ctrl-C ends without an error from make and says how to continue."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _read_until(process: subprocess.Popen, words: str, seconds: float) -> list[str]:
+    """Start collecting the process's output lines; return once a line holds ``words`` (or the
+    time is up). The list keeps filling until the output ends."""
+    seen: list[str] = []
+    found = threading.Event()
+
+    def read() -> None:
+        for line in process.stdout:
+            seen.append(line)
+            if words in line:
+                found.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    found.wait(seconds)
+    return seen
+
+
+def test_make_lab_starts_jupyterlab_as_any_user(tmp_path):
+    """Containers and CI run as root, where JupyterLab refuses to start without --allow-root."""
+    environment = {
+        **os.environ,
+        "JUPYTER_PORT": str(_free_port()),
+        "BROWSER": "true",
+        "JUPYTER_RUNTIME_DIR": str(tmp_path),
+    }
+    process = subprocess.Popen(
+        ["make", "lab"],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output = "".join(_read_until(process, "is running at", 120))
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+    assert "is running at" in output, output[-2000:]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_asked_of_make_train_saves_and_is_no_make_error(tmp_path, stop):
+    """SIGINT or a scheduler's SIGTERM to the training process: it writes a checkpoint, says how
+    to continue and exits 130, which make takes as success. (Ctrl-C in a terminal also reaches
+    make itself, which then reports the interrupt as make always does.)"""
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        ["make", "train", f"RUN_DIR={run_dir}", "STEPS=1000000"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        lines = _read_until(process, "new run", 120)
+        threading.Event().wait(2.0)
+        pattern = "^[^ ]*python[^ ]* -m dqnlib train"  # the trainer, not the recipe's shell
+        found = subprocess.run(
+            ["pgrep", "-g", str(process.pid), "-f", pattern], check=False, capture_output=True, text=True
+        )
+        trainer = found.stdout.split()
+        assert len(trainer) == 1, trainer
+        os.kill(int(trainer[0]), stop)
+        process.wait(timeout=300)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    threading.Event().wait(0.5)  # the reader takes the last lines
+    output = "".join(lines)
+    assert process.returncode == 0, output[-2000:]
+    assert "Error 130" not in output and "run the same command to continue" in output
+    assert list((run_dir / "checkpoints").glob("step_*/state.json"))
