@@ -281,7 +281,9 @@ def _published_section(runs: list[SweepRun], games: list[str], variants: list[st
         "Mean raw score of the training games that ended in each window of 250,000 environment steps",
         "(agent steps), the figure Dopamine publishes per iteration; dqnlib's range over seeds and",
         "Dopamine's over its runs in brackets. Like for like only under the `machado` protocol",
-        "(sticky actions 0.25, whole games, raw score), dqnlib's training default.",
+        "(sticky actions 0.25, whole games, raw score), dqnlib's training default; one difference",
+        "remains in dqnlib's default preset: a lost life ends a learning episode (`terminal_on_life_loss`),",
+        "which Dopamine's agents do not do (the score counts whole games in both).",
         f"Source: {dopamine_source()}.",
         "",
         "| game | variant | steps | dqnlib | "
