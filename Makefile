@@ -30,8 +30,8 @@ test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check dqnlib tests benchmarks
-	$(BIN)/ruff format --check dqnlib tests benchmarks
+	$(BIN)/ruff check dqnlib tests benchmarks docs/results
+	$(BIN)/ruff format --check dqnlib tests benchmarks docs/results
 
 # Containers and CI run as root, where JupyterLab refuses to start without --allow-root.
 lab: $(STAMP)

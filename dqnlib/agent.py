@@ -230,7 +230,7 @@ class DQNAgent:
     @staticmethod
     def _saved_config(config: TrainConfig, newest: Path) -> TrainConfig:
         """A run directory's own config; a different game is an error, other differences are logged."""
-        saved = TrainConfig.from_dict(checkpoint.read_state(newest)["config"])
+        saved = TrainConfig.from_saved(checkpoint.read_state(newest)["config"])
         if not same_game(saved.game, config.game):
             raise ValueError(
                 f"{newest.parent.parent} holds a {saved.game} run, not {config.game}; use another run_dir"

@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import pickle
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -144,9 +145,9 @@ def load_tensors(path: Path, device: str | torch.device) -> dict[str, Any]:
         with warnings.catch_warnings():  # torch warns about pickle protocols before refusing
             warnings.simplefilter("ignore")
             tensors = torch.load(path, map_location=device, weights_only=True)
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError:  # torch words a crafted file and a damaged one alike
         raise ValueError(
-            f"{path} holds Python objects other than tensors; dqnlib never loads those"
+            f"{path} holds Python objects other than tensors (dqnlib never loads those), or is damaged"
         ) from None
     except Exception as error:  # noqa: BLE001 - torch raises many kinds for damaged files
         raise ValueError(f"cannot load weights from {path}: {first_line(error)}") from None
@@ -200,7 +201,10 @@ def _check_state_fields(file: Path, state: dict[str, Any]) -> None:
         value = counters[name]
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_COUNTER:
             raise bad(f"counters.{name}", f"must be an integer in [0, 2**53], got {value!r}")
-    if counters["last_target_sync"] > counters["env_steps"]:
+    # A sync is stamped with the step its update is due at, one vector step ahead at most.
+    ahead = state["config"].get("num_envs", 1)
+    ahead = ahead if isinstance(ahead, int) and not isinstance(ahead, bool) else 1
+    if counters["last_target_sync"] > counters["env_steps"] + ahead:
         raise bad("counters.last_target_sync", "is later than counters.env_steps")
     scores = state["recent_scores"]
     if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in scores):
@@ -214,7 +218,7 @@ def load_agent(
     from dqnlib.agent import DQNAgent
 
     path = Path(path)
-    config = TrainConfig.from_dict(read_state(path)["config"])
+    config = TrainConfig.from_saved(read_state(path)["config"])
     agent = cls.__new__(cls)
     DQNAgent.__init__(agent, config, run_dir=run_dir, resume=False)
     restore(agent, path)
@@ -274,11 +278,7 @@ def restore(agent: DQNAgent, path: Path) -> str:
     )
     with_replay = [p for p in [*older, path] if (p / "replay").is_dir()]
     if with_replay:
-        header = with_replay[-1] / "replay" / "header.json"
-        loaded = ReplayMemory.load(with_replay[-1] / "replay")
-        for name in loaded.spec_differences(agent.replay_memory.spec):
-            saved, configured = getattr(loaded.spec, name), getattr(agent.replay_memory.spec, name)
-            raise ValueError(f"{header}: field 'spec.{name}' is {saved!r}, the config says {configured!r}")
+        loaded = ReplayMemory.load(with_replay[-1] / "replay", expect=agent.replay_memory.spec)
         agent.replay_memory = loaded
         memory = f"replay memory of {loaded.transitions_added:,} transitions from {with_replay[-1].name}"
     else:
@@ -291,6 +291,11 @@ def restore(agent: DQNAgent, path: Path) -> str:
     )
 
 
+def _is_step_name(name: str) -> bool:
+    """``step_`` and ASCII digits: a checkpoint's folder name."""
+    return re.fullmatch(f"{_PREFIX}[0-9]+", name) is not None
+
+
 def run_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
     """Complete checkpoints of a run, oldest first."""
     directory = Path(run_dir) / "checkpoints"
@@ -300,7 +305,7 @@ def run_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
     for path in directory.iterdir():
         if not path.name.startswith(_PREFIX) or not (path / "state.json").is_file():
             continue
-        if not path.name[len(_PREFIX) :].isdigit():
+        if not _is_step_name(path.name):
             logger.warning("ignoring %s: not a checkpoint name (step_<number>)", path)
             continue
         found.append(path)
@@ -348,7 +353,7 @@ def recover_checkpoints(directory: Path) -> None:
     for leftover in directory.glob(f".{_PREFIX}*"):
         shutil.rmtree(leftover, ignore_errors=True)
     for partial in directory.glob(f"{_PREFIX}*"):  # half deleted by an older dqnlib's pruning
-        if partial.is_dir() and not (partial / "state.json").exists():
+        if _is_step_name(partial.name) and partial.is_dir() and not (partial / "state.json").exists():
             logger.warning("removing %s: a checkpoint without state.json (an interrupted deletion)", partial)
             shutil.rmtree(partial, ignore_errors=True)
 

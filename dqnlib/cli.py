@@ -151,7 +151,7 @@ def _train(args: argparse.Namespace) -> int:
         overrides["game"] = args.game
     config = make_config(args.preset, seed=args.seed, **overrides)
     run_dir = args.run_dir or Path("runs") / config.game.lower().replace("/", "_")
-    _writable_directory(run_dir, "--run-dir")
+    _writable_directory(run_dir, "--run-dir" if args.run_dir else "the run directory")
     agent = DQNAgent(config, run_dir=run_dir)
     if agent.resumed is None:  # a resume is reported by the agent itself (logged on stderr)
         print(f"new run in {run_dir}: {config.game}, preset {args.preset}, seed {config.seed}")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from dqnlib.protocols import PROTOCOLS
 from dqnlib.validation import check_field_types, require
+
+logger = logging.getLogger(__name__)
 
 OPTIMIZERS = ("adam", "rmsprop")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -135,26 +138,42 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Build from a mapping (a saved config.json); an unknown key is an error naming it.
-
-        A config saved before ``protocol`` existed names ``sticky_action_probability``
-        instead: 0.25 reads as ``machado``, 0 as ``nature``.
-        """
-        values = dict(values)
-        if "sticky_action_probability" in values and "protocol" not in values:
-            sticky = values.pop("sticky_action_probability")
-            legacy = {0.25: "machado", 0.0: "nature"}
-            if sticky not in legacy:
-                raise ValueError(
-                    f"sticky_action_probability={sticky!r} has no protocol; set protocol to one of "
-                    f"{', '.join(PROTOCOLS)}"
-                )
-            values["protocol"] = legacy[sticky]
+        """Build from a mapping of field values; an unknown key is an error naming it."""
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
+        if "sticky_action_probability" in unknown:
+            choices = [
+                f"{name} ({p.env_options['sticky_action_probability']})" for name, p in PROTOCOLS.items()
+            ]
+            raise ValueError(
+                f"config field 'sticky_action_probability' is set by protocol: {', '.join(choices)}"
+            )
         if unknown:
             raise ValueError(f"unknown config field {unknown[0]!r}; known fields: {', '.join(sorted(known))}")
         return cls(**values)
+
+    @classmethod
+    def from_saved(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build from a checkpoint's saved config, reading those of older dqnlib versions too.
+
+        A config saved before ``protocol`` existed names ``sticky_action_probability``
+        instead; it reads as ``nature`` for 0 and ``machado`` otherwise, and RMSProp keeps the
+        epsilon of that time (0.01). Its run's environments differed from both protocols
+        (30 noop starts, FIRE pressed for the agent after every lost life): a warning says so.
+        """
+        values = dict(values)
+        if "sticky_action_probability" in values:
+            sticky = values.pop("sticky_action_probability")
+            values.setdefault("protocol", "nature" if sticky == 0 else "machado")
+            values.setdefault("rmsprop_epsilon", 0.01)
+            logger.warning(
+                "this config comes from an older dqnlib whose training environments pressed FIRE for the "
+                "agent after every lost life and played 30 noop starts (sticky actions %s); it is read "
+                "as protocol %r, which does neither",
+                sticky,
+                values["protocol"],
+            )
+        return cls.from_dict(values)
 
 
 PRESETS: dict[str, dict[str, Any]] = {

@@ -1,7 +1,9 @@
 """Atari environments with DeepMind preprocessing (Mnih et al. 2015; Machado et al. 2018).
 
-Two constructors share one :class:`AtariOptions`, so a notebook and a training run see the
-same observations, ``(4, 84, 84) uint8`` per environment, channels first:
+Two constructors share one :class:`AtariOptions`, so a notebook and a training run see
+observations made the same way, ``(4, 84, 84) uint8`` per environment, channels first. The
+options that change a score come from a protocol (:mod:`dqnlib.protocols`); to see exactly
+what training sees, pass ``**get_protocol(config.protocol).env_options``:
 
 - :func:`make_env`: one environment for exploring, built on ale-py's gymnasium
   environment (``AtariEnv``) with the steps of gymnasium's ``AtariPreprocessing`` and
@@ -59,7 +61,7 @@ class AtariOptions:
         stack_size: frames per observation.
         terminal_on_life_loss: a lost life is a learning terminal (no bootstrap); the game
             and the frame stack go on (DeepMind's choice; Machado et al. 2018 advise against it).
-        fire_reset: press FIRE once at the start of each game, after the noop starts, in
+        fire_reset: press FIRE once at the start of each game, before the noop starts, in
             games that have it (the ``nature`` protocol: yes; ``machado``: no). Never after
             a lost life: launching the ball again is the agent's to learn.
         clip_rewards: return ``sign(reward)``; the raw reward stays in ``info``.
@@ -284,7 +286,9 @@ class AtariVectorEnv(gymnasium.vector.VectorWrapper):
     game over or the frame cap): the next ``step`` resets environment ``i``, ignoring its
     action, and returns the first observation of a new game. A lost life under
     ``terminal_on_life_loss`` returns ``terminated=True`` but resets nothing: the next step
-    plays the agent's action in the same game, from the same frame stack.
+    plays the agent's action in the same game, from the same frame stack. A generic gymnasium
+    vector wrapper that takes ``terminated`` for "resets next step" (e.g. ``RecordEpisodeStatistics``)
+    therefore counts lives, not games: use ``info["game_end"]`` and ``info["game_score"]``.
     """
 
     def __init__(self, game: str, num_envs: int, options: AtariOptions, num_threads: int = 0) -> None:

@@ -92,8 +92,8 @@ def record_episode(
 
     Args:
         agent: an Atari agent (its own training generator is not touched).
-        protocol: ``"nature"`` or ``"machado"``: sticky actions, noop starts, episode cap
-            and the default epsilon.
+        protocol: ``"nature"`` or ``"machado"``: sticky actions, noop starts, FIRE at game
+            start, episode cap and the default epsilon.
         seed: seeds the environment and the epsilon-greedy draws.
         max_steps: agent steps at most (27,000 steps = 108,000 frames, the longest game).
         epsilon: overrides the protocol's exploration rate.

@@ -13,7 +13,17 @@ import numpy as np
 from dqnlib.config import MAX_SEED
 from dqnlib.envs import make_vector_env
 from dqnlib.games import is_atari, minimal_action_set
-from dqnlib.protocols import get_protocol
+from dqnlib.protocols import PROTOCOLS, Protocol, get_protocol
+
+__all__ = [
+    "PROTOCOLS",
+    "EvaluationResult",
+    "Protocol",
+    "evaluate_agent",
+    "evaluate_policy",
+    "evaluate_random",
+    "get_protocol",
+]  # PROTOCOLS, Protocol and get_protocol live in dqnlib.protocols
 
 if TYPE_CHECKING:
     from dqnlib.agent import DQNAgent

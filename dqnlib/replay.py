@@ -34,7 +34,7 @@ import numpy as np
 
 from dqnlib.atomic import write_directory
 from dqnlib.sum_tree import SumTree
-from dqnlib.validation import require
+from dqnlib.validation import first_line, require
 
 FORMAT = "dqnlib.replay"
 _MAX_COUNTER = 2**53  # a count beyond this is no real memory's
@@ -241,7 +241,7 @@ class ReplayMemory:
                 raise ValueError(f"{name} must have shape ({n},), got {value.shape}")
         if truncated.shape != (n,):
             raise ValueError(f"truncated must have shape ({n},), got {truncated.shape}")
-        resets = terminated | truncated if resets is None else np.asarray(resets, dtype=bool)
+        resets = terminated | truncated if resets is None else np.array(resets, dtype=bool)  # a copy
         if resets.shape != (n,):
             raise ValueError(f"resets must have shape ({n},), got {resets.shape}")
         frames = self._newest_frames(next_observations)
@@ -494,11 +494,6 @@ class ReplayMemory:
         return sum(array.nbytes for array in arrays)
 
     # ------------------------------------------------------------------ saving
-    def spec_differences(self, other: ReplaySpec) -> list[str]:
-        """Names of the spec fields in which ``other`` differs from this memory's."""
-        mine = dataclasses.asdict(self.spec)
-        return [name for name, value in dataclasses.asdict(other).items() if mine[name] != value]
-
     _ARRAYS = ("frames", "actions", "rewards", "flags", "episode_steps")
 
     def save(self, directory: str | os.PathLike) -> None:
@@ -535,23 +530,36 @@ class ReplayMemory:
         write_directory(Path(directory), write)
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> ReplayMemory:
-        """Read a memory written by :meth:`save`; a foreign or damaged one is a one-line ValueError."""
+    def load(cls, directory: str | os.PathLike, expect: ReplaySpec | None = None) -> ReplayMemory:
+        """Read a memory written by :meth:`save`; a foreign or damaged one is a one-line ValueError.
+
+        Args:
+            expect: the spec the caller needs (e.g. from its config); a saved memory that
+                differs is refused, naming the first differing field, before any allocation.
+        """
         directory = Path(directory)
         try:
             header = json.loads((directory / "header.json").read_text())
         except FileNotFoundError:
             raise ValueError(f"{directory} holds no replay memory (header.json is missing)") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ValueError(f"{directory}/header.json is not a dqnlib replay header ({error})") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, OSError) as error:
+            message = first_line(error) or "nested too deeply"
+            raise ValueError(f"{directory}/header.json is not a dqnlib replay header ({message})") from None
         if not isinstance(header, dict) or header.get("format") != FORMAT:
             raise ValueError(f"{directory} is not a dqnlib replay memory")
-        if header.get("version", 0) > FORMAT_VERSION:
+        version = header.get("version", 0)
+        if not isinstance(version, int) or version > FORMAT_VERSION:
             raise ValueError(
-                f"{directory} was saved by a newer dqnlib (replay format {header['version']} > {FORMAT_VERSION})"
+                f"{directory} was saved by a newer dqnlib (replay format {version!r} > {FORMAT_VERSION})"
             )
         try:
             spec = ReplaySpec(**header["spec"])
+            if expect is not None:
+                mine, wanted = dataclasses.asdict(spec), dataclasses.asdict(expect)
+                for name in (name for name in wanted if mine[name] != wanted[name]):
+                    raise ValueError(
+                        f"field 'spec.{name}' in header.json is {mine[name]!r}, the config says {wanted[name]!r}"
+                    )
             memory = cls(**dataclasses.asdict(spec))
             expected = {name: getattr(memory, name) for name in cls._ARRAYS}
             if memory.tree is not None:

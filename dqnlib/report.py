@@ -19,6 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from dqnlib import aggregate
+from dqnlib.config import TrainConfig
 from dqnlib.plotting import read_metrics
 from dqnlib.published import AGENTS, dopamine_curves, dopamine_source, training_return_per_iteration
 from dqnlib.sweep import VARIANTS, read_final
@@ -38,6 +39,7 @@ class SweepRun:
     run_dir: Path
     metrics: dict[str, np.ndarray] | None
     final: dict | None
+    protocol: str | None = None  # the protocol it trained under, from its config.json
 
     @property
     def reached(self) -> int:
@@ -65,8 +67,19 @@ def collect_runs(sweep_dir: str | os.PathLike) -> list[SweepRun]:
         except (OSError, ValueError):
             metrics = None
         game, variant = run_dir.parent.parent.name, run_dir.parent.name
-        runs.append(SweepRun(game, variant, int(run_dir.name[4:]), run_dir, metrics, read_final(run_dir)))
+        run = SweepRun(game, variant, int(run_dir.name[4:]), run_dir, metrics, read_final(run_dir))
+        run.protocol = _training_protocol(run_dir)
+        runs.append(run)
     return runs
+
+
+def _training_protocol(run_dir: Path) -> str | None:
+    """The protocol a run trained under, from its ``config.json`` (None when unreadable)."""
+    try:
+        values = json.loads((run_dir / "config.json").read_text())
+        return TrainConfig.from_saved(values).protocol if isinstance(values, dict) else None
+    except (OSError, ValueError, TypeError, RecursionError):
+        return None
 
 
 def write_report(sweep_dir: str | os.PathLike, reps: int = 2_000, seed: int = 0) -> Path:
@@ -243,12 +256,14 @@ def _per_game_section(
 def _published_section(runs: list[SweepRun], games: list[str], variants: list[str]) -> list[str]:
     """dqnlib's mean training return per 250,000 steps beside Dopamine's agents at the same steps."""
     rows = []
+    comparable = [r for r in runs if r.protocol == "machado"]
+    left_out = [f"{r.game}/{r.variant}/seed{r.seed}" for r in runs if r.protocol != "machado"]
     for game in games:
         references = dopamine_curves(game)
         if not references:
             continue
         for variant in variants:
-            per_seed = [r.per_iteration() for r in runs if (r.game, r.variant) == (game, variant)]
+            per_seed = [r.per_iteration() for r in comparable if (r.game, r.variant) == (game, variant)]
             windows = max((len(ends) for ends, _, _ in per_seed), default=0)
             for k in range(windows):
                 means = np.array(
@@ -273,7 +288,7 @@ def _published_section(runs: list[SweepRun], games: list[str], variants: list[st
                     + " | ".join(cells)
                     + f" | {', '.join(beats)} |"
                 )
-    if not rows:
+    if not rows and not left_out:
         return []
     return [
         "## Beside Dopamine's published training curves",
@@ -292,6 +307,7 @@ def _published_section(runs: list[SweepRun], games: list[str], variants: list[st
         "| --- | --- | --- | --- | " + " | ".join("---" for _ in AGENTS) + " | --- |",
         *rows,
         "",
+        *([f"Left out (not trained under `machado`): {', '.join(left_out)}.", ""] if left_out else []),
     ]
 
 
@@ -335,7 +351,11 @@ def _plot_curves(runs: list[SweepRun], games: list[str], variants: list[str]) ->
             per_seed = [r.per_iteration() for r in with_metrics if r.variant == variant]
             windows = min(len(ends) for ends, _, _ in per_seed)
             if windows:
-                means = np.nanmean(np.stack([mean[:windows] for _, mean, _ in per_seed]), axis=0)
+                seeds = np.stack(
+                    [mean[:windows] for _, mean, _ in per_seed]
+                )  # (seeds, windows), NaN: no game
+                counts = np.isfinite(seeds).sum(axis=0)
+                means = np.where(counts > 0, np.nansum(seeds, axis=0) / np.maximum(counts, 1), np.nan)
                 ax.plot(per_seed[0][0][:windows], means, "o", color=line.get_color(), markersize=6)
         references = dopamine_curves(game)
         for agent, curve in references.items():

@@ -405,3 +405,17 @@ def test_evaluation_counts_games_cut_by_the_frame_cap():
 
     played = evaluate_random("Breakout", episodes=2, protocol="nature", seed=0)
     assert played.capped == [False, False] and "frame cap" not in str(played)
+
+
+def test_a_config_of_an_older_dqnlib_is_read_with_a_warning_and_users_set_the_protocol(caplog):
+    """Checkpoints written before `protocol` existed name sticky_action_probability; a user's
+    config may not."""
+    from dqnlib.config import TrainConfig
+
+    old = {k: v for k, v in make_config().to_dict().items() if k not in ("protocol", "rmsprop_epsilon")}
+    for sticky, protocol in ((0.25, "machado"), (0.0, "nature"), (0.1, "machado")):
+        config = TrainConfig.from_saved({**old, "sticky_action_probability": sticky})
+        assert (config.protocol, config.rmsprop_epsilon) == (protocol, 0.01)
+    assert "pressed FIRE for the agent" in caplog.text
+    with pytest.raises(ValueError, match="sticky_action_probability' is set by protocol: machado"):
+        make_config(sticky_action_probability=0.0)

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from dqnlib import make_config
 from dqnlib.published import dopamine_curves, dopamine_source, training_return_per_iteration
 from dqnlib.report import write_report
 
@@ -33,8 +34,9 @@ def test_per_iteration_means_count_games_by_the_window_they_ended_in():
     assert np.isnan(means[0]) and games[0] == 0 and means[1] == 5.0
 
 
-def _write_run(directory, scores_by_window, reached):
+def _write_run(directory, scores_by_window, reached, protocol="machado"):
     directory.mkdir(parents=True)
+    (directory / "config.json").write_text(json.dumps(make_config(protocol=protocol).to_dict()))
     with open(directory / "metrics.csv", "w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(["agent_step", "episode", "return", "loss", "epsilon", "fps"])
@@ -56,7 +58,6 @@ def _write_run(directory, scores_by_window, reached):
     (directory / "final.json").write_text(json.dumps(final))
 
 
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_report_puts_each_window_beside_dopamine_at_the_same_steps(tmp_path):
     dqn = dopamine_curves("Breakout")["DQN"].mean
     # Window 1 above Dopamine DQN's first iteration, window 2 below its second.
@@ -69,6 +70,15 @@ def test_report_puts_each_window_beside_dopamine_at_the_same_steps(tmp_path):
         f"| Breakout | double | 250,000 | {dqn[0] + 1:.1f} (1 seeds, 4 games) | {dqn[0]:.1f} "
     )
     assert rows[0].endswith("DQN yes, IQN no |") and "DQN no" in rows[1]
+    assert "Left out" not in report
+
+
+def test_report_leaves_runs_of_another_protocol_out_of_the_dopamine_comparison(tmp_path):
+    _write_run(tmp_path / "Breakout" / "double" / "seed0", [[5.0] * 4], 250_000)
+    _write_run(tmp_path / "Breakout" / "double" / "seed1", [[50.0] * 4], 250_000, protocol="nature")
+    report = write_report(tmp_path, reps=50).read_text()
+    assert "| Breakout | double | 250,000 | 5.0 (1 seeds, 4 games)" in report
+    assert "Left out (not trained under `machado`): Breakout/double/seed1." in report
     assert (tmp_path / "curves.png").stat().st_size > 10_000
 
 

@@ -155,7 +155,7 @@ def test_a_checkpoint_crafted_to_run_a_command_is_refused(saved_run, tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with pytest.raises(
-            ValueError, match="holds Python objects other than tensors; dqnlib never loads those"
+            ValueError, match=r"holds Python objects other than tensors \(dqnlib never loads those\)"
         ) as info:
             DQNAgent.load(checkpoint)
     assert "\n" not in str(info.value) and "weights_only" not in str(info.value)
@@ -262,9 +262,9 @@ def _set_header(checkpoint: Path, field: str, value) -> None:
         ("arrays", {}, "'arrays' must list exactly"),
         ("arrays.frames", ..., "'arrays' must list exactly"),
         ("arrays+", "../../outside", "'arrays' must list exactly"),
-        ("spec.gamma", 0.5, "'spec.gamma' is 0.5, the config says 0.99"),
-        ("spec.capacity", 4_000, "frames.npy has shape (2000, 84, 84) uint8, expected (4000, 84, 84)"),
-        ("spec.n_step", 3, "'spec.n_step' is 3, the config says 1"),
+        ("spec.gamma", 0.5, "'spec.gamma' in header.json is 0.5, the config says 0.99"),
+        ("spec.capacity", 4_000, "'spec.capacity' in header.json is 4000, the config says 2000"),
+        ("spec.n_step", 3, "'spec.n_step' in header.json is 3, the config says 1"),
         ("rows_written", -3, "'rows_written' must be an integer"),
         ("transitions_added", 10**20, "'transitions_added' must be an integer"),
         ("transitions_added", 10**6, "exceeds the rows written"),
@@ -284,6 +284,23 @@ def test_a_replay_header_with_a_missing_or_wrong_field_is_one_line(saved_run, tm
     assert tree_digest(checkpoint) == before
 
 
+def test_a_target_sync_stamped_one_vector_step_ahead_loads(saved_run, tmp_path):
+    """The learner stamps a sync with the step its update is due at, before the step is counted."""
+    checkpoint = damaged_copy(saved_run, tmp_path)
+    state = json.loads((checkpoint / "state.json").read_text())
+    _set_field(
+        checkpoint, "counters.last_target_sync", state["counters"]["env_steps"] + state["config"]["num_envs"]
+    )
+    DQNAgent.load(checkpoint)
+
+
+def test_a_damaged_model_file_is_not_called_crafted(saved_run, tmp_path):
+    checkpoint = damaged_copy(saved_run, tmp_path)
+    (checkpoint / "model.pt").write_bytes(b"\x80\x02garbage")
+    with pytest.raises(ValueError, match=r"model.pt holds Python objects .*, or is damaged"):
+        DQNAgent.load(checkpoint)
+
+
 def test_a_state_json_nested_too_deeply_is_one_line(saved_run, tmp_path):
     checkpoint = damaged_copy(saved_run, tmp_path)
     (checkpoint / "state.json").write_text("[" * 100_000 + "]" * 100_000)
@@ -295,8 +312,14 @@ def test_a_stray_folder_among_the_checkpoints_is_ignored_with_a_warning(saved_ru
     run_dir = tmp_path / "run"
     shutil.copytree(saved_run, run_dir)
     shutil.copytree(run_checkpoints(run_dir)[-1], run_dir / "checkpoints" / "step_abc")
+    shutil.copytree(
+        run_checkpoints(run_dir)[-1], run_dir / "checkpoints" / "step_\u00b2"
+    )  # a digit to isdigit()
+    (run_dir / "checkpoints" / "step_notes").mkdir()  # no state.json: the user's, left alone
     assert [p.name for p in run_checkpoints(run_dir)] == [p.name for p in run_checkpoints(saved_run)]
     assert "ignoring" in caplog.text and "step_abc" in caplog.text
+    DQNAgent(TrainConfig(**json.loads((run_dir / "config.json").read_text())), run_dir=run_dir)
+    assert (run_dir / "checkpoints" / "step_notes").is_dir()
 
 
 def test_loading_a_checkpoint_leaves_pythons_random_state_alone(saved_run):
