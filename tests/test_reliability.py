@@ -199,18 +199,22 @@ def test_damaged_checkpoints_are_one_line_errors_and_change_nothing(saved_run, t
     assert tree_digest(checkpoint) == before
 
 
-def _set_field(checkpoint: Path, path: str, value) -> None:
-    """Set (or, with value ``...``, delete) a dotted field of state.json."""
-    state = json.loads((checkpoint / "state.json").read_text())
+def _set_json_field(file: Path, path: str, value) -> None:
+    """Set (or, with value ``...``, delete) a dotted field of a JSON file."""
+    document = json.loads(file.read_text())
     *parents, name = path.split(".")
-    holder = state
+    holder = document
     for parent in parents:
         holder = holder[parent]
     if value is ...:
         del holder[name]
     else:
         holder[name] = value
-    (checkpoint / "state.json").write_text(json.dumps(state))
+    file.write_text(json.dumps(document))
+
+
+def _set_field(checkpoint: Path, path: str, value) -> None:
+    _set_json_field(checkpoint / "state.json", path, value)
 
 
 @pytest.mark.parametrize(
@@ -245,15 +249,7 @@ def _set_header(checkpoint: Path, field: str, value) -> None:
         header["arrays"][value] = [[1], "uint8"]
         header_path.write_text(json.dumps(header))
         return
-    *parents, name = field.split(".")
-    holder = header
-    for parent in parents:
-        holder = holder[parent]
-    if value is ...:
-        del holder[name]
-    else:
-        holder[name] = value
-    header_path.write_text(json.dumps(header))
+    _set_json_field(header_path, field, value)
 
 
 @pytest.mark.parametrize(
