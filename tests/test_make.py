@@ -38,6 +38,19 @@ def _read_until(process: subprocess.Popen, words: str, seconds: float) -> list[s
     return seen
 
 
+def _make(*arguments: str, env: dict | None = None) -> subprocess.Popen:
+    """``make ARGUMENTS`` in the repository, in a process group of its own, output piped."""
+    return subprocess.Popen(
+        ["make", *arguments],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
 def test_make_lab_starts_jupyterlab_as_any_user(tmp_path):
     """Containers and CI run as root, where JupyterLab refuses to start without --allow-root."""
     environment = {
@@ -46,15 +59,7 @@ def test_make_lab_starts_jupyterlab_as_any_user(tmp_path):
         "BROWSER": "true",
         "JUPYTER_RUNTIME_DIR": str(tmp_path),
     }
-    process = subprocess.Popen(
-        ["make", "lab"],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    process = _make("lab", env=environment)
     try:
         output = "".join(_read_until(process, "is running at", 120))
     finally:
@@ -69,14 +74,7 @@ def test_a_stop_asked_of_make_train_saves_and_is_no_make_error(tmp_path, stop):
     to continue and exits 130, which make takes as success. (Ctrl-C in a terminal also reaches
     make itself, which then reports the interrupt as make always does.)"""
     run_dir = tmp_path / "run"
-    process = subprocess.Popen(
-        ["make", "train", f"RUN_DIR={run_dir}", "STEPS=1000000"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    process = _make("train", f"RUN_DIR={run_dir}", "STEPS=1000000")
     try:
         lines = _read_until(process, "new run", 120)
         threading.Event().wait(2.0)
