@@ -9,6 +9,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def require_writable(directory: Path) -> None:
+    """Create ``directory`` (and its parents) if needed and check that a file can be written
+    there; raises the OSError that says why not."""
+    directory.mkdir(parents=True, exist_ok=True)
+    probe = directory / ".dqnlib-write-test"
+    probe.write_bytes(b"")
+    probe.unlink()
+
+
 def write_directory(target: Path, write: Callable[[Path], None]) -> Path:
     """Fill a fresh staging directory with ``write(staging)``, then rename it over ``target``.
 

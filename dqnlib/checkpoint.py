@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from dqnlib.atomic import write_directory
+from dqnlib.atomic import require_writable, write_directory
 from dqnlib.config import TrainConfig
 from dqnlib.replay import ReplayMemory
-from dqnlib.validation import first_line
+from dqnlib.validation import first_line, is_count
 
 if TYPE_CHECKING:
     from dqnlib.agent import DQNAgent
@@ -179,7 +179,6 @@ def read_state(path: str | os.PathLike) -> dict[str, Any]:
 
 
 _COUNTERS = ("env_steps", "updates", "games", "last_target_sync")
-_MAX_COUNTER = 2**53  # counters beyond this are no run's: exact integers end there in a float
 
 
 def _check_state_fields(file: Path, state: dict[str, Any]) -> None:
@@ -199,7 +198,7 @@ def _check_state_fields(file: Path, state: dict[str, Any]) -> None:
         raise bad("counters", f"must hold exactly {', '.join(_COUNTERS)}")
     for name in _COUNTERS:
         value = counters[name]
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_COUNTER:
+        if not is_count(value):
             raise bad(f"counters.{name}", f"must be an integer in [0, 2**53], got {value!r}")
     # A sync is stamped with the step its update is due at, one vector step ahead at most.
     ahead = state["config"].get("num_envs", 1)
@@ -323,11 +322,8 @@ def writable_run_dir(run_dir: Path) -> Path:
     Raises:
         CheckpointError: one line naming the directory and the reason.
     """
-    probe = run_dir / ".write-test"
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"")
-        probe.unlink()
+        require_writable(run_dir)
     except OSError as error:
         raise CheckpointError(f"cannot write checkpoints to {run_dir}: {error.strerror or error}") from None
     recover_checkpoints(run_dir / "checkpoints")

@@ -12,6 +12,7 @@ from pathlib import Path
 import ale_py
 
 from dqnlib.agent import TrainingDiverged
+from dqnlib.atomic import require_writable
 from dqnlib.checkpoint import CheckpointError
 from dqnlib.config import MAX_SEED
 from dqnlib.games import list_games, minimal_action_set
@@ -25,21 +26,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _positive_int(text: str) -> int:
+def _integer(text: str) -> int:
     try:
-        value = int(text.replace("_", ""))
+        return int(text.replace("_", ""))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def _positive_int(text: str) -> int:
+    value = _integer(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be >= 1")
     return value
 
 
 def _seed(text: str) -> int:
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    value = _integer(text)
     if not 0 <= value < MAX_SEED:
         raise argparse.ArgumentTypeError(f"{value} must be in [0, {MAX_SEED:,})")
     return value
@@ -191,10 +193,7 @@ def _writable_directory(path: Path, flag: str, typed: Path | None = None) -> Non
     if path.exists() and not path.is_dir():
         raise ValueError(f"{flag} {typed}: {path} is a file, not a directory")
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".dqnlib-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        require_writable(path)
     except OSError as error:
         raise ValueError(f"{flag} {typed}: cannot write there ({error.strerror or error})") from None
 
@@ -222,8 +221,6 @@ def _play(args: argparse.Namespace) -> None:
 def _export(args: argparse.Namespace) -> None:
     from dqnlib.checkpoint import export_checkpoint
 
-    if args.out.exists():
-        raise ValueError(f"--out {args.out}: already exists; choose a new directory (nothing was written)")
     _writable_directory(args.out.absolute().parent, "--out", args.out)
     path = export_checkpoint(args.checkpoint, args.out)
     files = ", ".join(f"{p.name} ({p.stat().st_size / 1e6:.1f} MB)" for p in sorted(path.iterdir()))

@@ -34,10 +34,9 @@ import numpy as np
 
 from dqnlib.atomic import write_directory
 from dqnlib.sum_tree import SumTree
-from dqnlib.validation import first_line, require
+from dqnlib.validation import first_line, is_count, require
 
 FORMAT = "dqnlib.replay"
-_MAX_COUNTER = 2**53  # a count beyond this is no real memory's
 FORMAT_VERSION = 1
 
 _TERMINATED = np.uint8(1)  # the action from this slot ended the episode: no bootstrap
@@ -591,7 +590,7 @@ class ReplayMemory:
             for field, values, kind in (("env_steps", env_steps, int), ("awaiting_start", awaiting, bool)):
                 if not isinstance(values, list) or len(values) != spec.num_envs:
                     raise ValueError(f"field {field!r} must hold one value per environment ({spec.num_envs})")
-                if not all(isinstance(v, kind) and (kind is bool or 0 <= v <= _MAX_COUNTER) for v in values):
+                if not all(isinstance(v, bool) if kind is bool else is_count(v) for v in values):
                     raise ValueError(f"field {field!r} must hold {'booleans' if kind is bool else 'counts'}")
             memory._env_steps = np.array(env_steps, dtype=np.int64)
             memory._awaiting_start = np.array(awaiting, dtype=bool)
@@ -606,6 +605,6 @@ class ReplayMemory:
 
 def _counter(header: dict, field: str) -> int:
     value = header[field]
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_COUNTER:
+    if not is_count(value):
         raise ValueError(f"field {field!r} must be an integer in [0, 2**53], got {value!r}")
     return value

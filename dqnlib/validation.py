@@ -25,6 +25,14 @@ def check_field_types(instance: object, error: type[Exception] = ValueError) -> 
             raise error(f"{field.name}={value!r} must be of type {field.type}")
 
 
+MAX_COUNT = 2**53  # a count beyond this is no run's or memory's: exact integers end there in a float
+
+
+def is_count(value: object) -> bool:
+    """Whether a value read from a file is a count: an int (not a bool) in [0, 2**53]."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT
+
+
 def first_line(error: BaseException) -> str:
     """The first line of an error's message, or its type name when the message is empty."""
     text = str(error).strip()
