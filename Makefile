@@ -21,9 +21,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Exit code 130 is a stop the user asked for (Ctrl-C, SIGTERM): the checkpoint is written and
-# the command says how to continue, so make reports no error for it.
+# the command says how to continue, so make reports no error for it. A terminal's Ctrl-C (or a
+# scheduler's SIGTERM to the job) also reaches the recipe's shell; `trap : INT TERM` keeps it
+# alive until the trainer has saved.
 train: $(STAMP)
-	$(BIN)/python -m dqnlib train --game $(GAME) --run-dir $(RUN_DIR) $(if $(strip $(STEPS)),--steps $(STEPS)) \
+	trap : INT TERM; $(BIN)/python -m dqnlib train --game $(GAME) --run-dir $(RUN_DIR) $(if $(strip $(STEPS)),--steps $(STEPS)) \
 		|| [ $$? -eq 130 ]
 
 test: $(STAMP) lint

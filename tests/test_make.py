@@ -68,23 +68,27 @@ def test_make_lab_starts_jupyterlab_as_any_user(tmp_path):
     assert "is running at" in output, output[-2000:]
 
 
+@pytest.mark.parametrize("whom", ["trainer", "terminal"])
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
-def test_a_stop_asked_of_make_train_saves_and_is_no_make_error(tmp_path, stop):
-    """SIGINT or a scheduler's SIGTERM to the training process: it writes a checkpoint, says how
-    to continue and exits 130, which make takes as success. (Ctrl-C in a terminal also reaches
-    make itself, which then reports the interrupt as make always does.)"""
+def test_a_stop_asked_of_make_train_saves_and_is_no_make_error(tmp_path, stop, whom):
+    """SIGINT or a scheduler's SIGTERM, to the training process or, as a terminal's Ctrl-C does,
+    to make's whole process group: the trainer writes a checkpoint, says how to continue and
+    exits 130, and make prints no error. (Signalled itself, make then ends by that signal.)"""
     run_dir = tmp_path / "run"
     process = _make("train", f"RUN_DIR={run_dir}", "STEPS=1000000")
     try:
         lines = _read_until(process, "new run", 120)
         threading.Event().wait(2.0)
-        pattern = "^[^ ]*python[^ ]* -m dqnlib train"  # the trainer, not the recipe's shell
-        found = subprocess.run(
-            ["pgrep", "-g", str(process.pid), "-f", pattern], check=False, capture_output=True, text=True
-        )
-        trainer = found.stdout.split()
-        assert len(trainer) == 1, trainer
-        os.kill(int(trainer[0]), stop)
+        if whom == "terminal":
+            os.killpg(process.pid, stop)
+        else:
+            pattern = "^[^ ]*python[^ ]* -m dqnlib train"  # the trainer, not the recipe's shell
+            found = subprocess.run(
+                ["pgrep", "-g", str(process.pid), "-f", pattern], check=False, capture_output=True, text=True
+            )
+            trainer = found.stdout.split()
+            assert len(trainer) == 1, trainer
+            os.kill(int(trainer[0]), stop)
         process.wait(timeout=300)
     finally:
         if process.poll() is None:
@@ -92,6 +96,6 @@ def test_a_stop_asked_of_make_train_saves_and_is_no_make_error(tmp_path, stop):
             process.wait()
     threading.Event().wait(0.5)  # the reader takes the last lines
     output = "".join(lines)
-    assert process.returncode == 0, output[-2000:]
-    assert "Error 130" not in output and "run the same command to continue" in output
+    assert process.returncode == (0 if whom == "trainer" else -stop), output[-2000:]
+    assert "make: ***" not in output and "run the same command to continue" in output, output[-2000:]
     assert list((run_dir / "checkpoints").glob("step_*/state.json"))
