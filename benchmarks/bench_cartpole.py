@@ -8,13 +8,11 @@ Usage: .venv/bin/python benchmarks/bench_cartpole.py --seeds 10 [--write BENCHMA
 from __future__ import annotations
 
 import argparse
-import datetime
-import subprocess
 import time
 from pathlib import Path
 
 import torch
-from common import write_section
+from common import publish, section
 
 from dqnlib import DQNAgent, make_config
 
@@ -27,39 +25,30 @@ def main() -> None:
     parser.add_argument("--write", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    rows = []
+    results = []
     for seed in range(args.seeds):
         started = time.perf_counter()
         agent = DQNAgent(make_config("cartpole", seed=seed))
         steps = agent.train_until(195.0, max_steps=30_000, eval_every=5_000)
-        rows.append((seed, steps, time.perf_counter() - started))
+        results.append((seed, steps, time.perf_counter() - started))
         print(f"seed {seed}: {'not reached' if steps is None else f'reached at {steps:,} steps'}", flush=True)
-    solved = sum(steps is not None for _, steps, _ in rows)
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    solved = sum(steps is not None for _, steps, _ in results)
+    setup = (
+        "Preset `cartpole` (MLP, Adam, soft target updates), one torch thread; a seed succeeds when the\n"
+        "mean greedy return over 10 games reaches 195 at one of the evaluations every 5,000 steps up to 30,000."
     )
-    lines = [
-        SECTION,
-        "",
-        "Preset `cartpole` (MLP, Adam, soft target updates), one torch thread; a seed succeeds when the",
-        "mean greedy return over 10 games reaches 195 at one of the evaluations every 5,000 steps up to 30,000.",
-        "",
-        f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, commit `{commit.stdout.strip()}`",
-        f"- Redo: `.venv/bin/python benchmarks/bench_cartpole.py --seeds {args.seeds} --write BENCHMARKS.md`",
-        "",
+    redo = f".venv/bin/python benchmarks/bench_cartpole.py --seeds {args.seeds} --write BENCHMARKS.md"
+    rows = [
         "| seed | steps to 195 | wall time (s) |",
         "|---:|---:|---:|",
         *[
             f"| {seed} | {'-' if steps is None else f'{steps:,}'} | {wall:.0f} |"
-            for seed, steps, wall in rows
+            for seed, steps, wall in results
         ],
         "",
-        f"**{solved} of {len(rows)} seeds** reach 195 (goal: at least 9 of 10).",
-        "",
+        f"**{solved} of {len(results)} seeds** reach 195 (goal: at least 9 of 10).",
     ]
-    print("\n".join(lines))
-    if args.write:
-        write_section(args.write, SECTION, "\n".join(lines))
+    publish(section(SECTION, setup, redo, rows), SECTION, args.write)
 
 
 if __name__ == "__main__":

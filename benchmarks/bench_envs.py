@@ -31,8 +31,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime
-import platform
 import statistics
 import sys
 import time
@@ -45,7 +43,7 @@ import ale_py
 import gymnasium
 import numpy as np
 from ale_py import roms
-from common import command_output, cpu_model, num_cpus, verdict, write_section
+from common import num_cpus, provenance, software, verdict, write_section
 
 import dqnlib
 
@@ -292,9 +290,6 @@ def section(
     raw: Measurement, single: Measurement, vectors: list[Measurement], r: Ratios, args: argparse.Namespace
 ) -> str:
     """The markdown section recorded in ``--write FILE``: setup, machine, table and ratios."""
-    cpus = num_cpus()
-    commit = command_output(["git", "rev-parse", "--short", "HEAD"]) or "unknown"
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     command = f".venv/bin/python benchmarks/bench_envs.py --write {args.write}"
     options = (args.seconds, args.rounds, args.vector_seconds, args.warmup, args.seed)
     if options != DEFAULT_OPTIONS:
@@ -313,24 +308,19 @@ def section(
         "Vector env rates are summed over its n games (ale-py's native threads, one per core). "
         f"Emulator frames/s = agent steps/s x {FRAME_SKIP} (frames played inside resets not counted)."
     )
-    software = (
-        f"Python {platform.python_version()}, ale-py {ale_py.__version__}, "
-        f"gymnasium {gymnasium.__version__}, numpy {np.__version__}"
-    )
+    versions = {"ale-py": ale_py.__version__, "gymnasium": gymnasium.__version__, "numpy": np.__version__}
     lines = [
         SECTION_TITLE,
         "",
         setup,
         "",
-        f"- Machine: {cpu_model()}, {cpus} CPUs (`nproc`)",
-        f"- Date: {date}",
-        f"- Commit: `{commit}`",
-        f"- Software: {software}",
+        *provenance(),
+        software(versions),
         f"- Redo: {redo}",
         "",
         table(raw, single, vectors),
         "",
-        ratio_lines(r, cpus, raw),
+        ratio_lines(r, num_cpus(), raw),
         "",
     ]
     return "\n".join(lines)
@@ -374,7 +364,6 @@ def main(argv: list[str] | None = None) -> int:
     print(ratio_lines(r, num_cpus(), raw))
     if args.write is not None:
         write_section(args.write, SECTION_TITLE, section(raw, single, vectors, r, args))
-        print(f"\nwrote '{SECTION_TITLE}' to {args.write}", file=sys.stderr)
     return 0
 
 

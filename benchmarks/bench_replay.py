@@ -34,14 +34,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
-import platform
-import re
 import resource
 import shlex
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -49,7 +44,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import command_output, cpu_model, num_cpus, verdict, write_section
+from common import (
+    current_rss_kib,
+    peak_rss_kib,
+    provenance,
+    report_to_parent,
+    run_child,
+    software,
+    source_state,
+    verdict,
+    write_section,
+)
 
 from dqnlib.replay import ReplayMemory
 
@@ -104,15 +109,6 @@ def fill(memory: ReplayMemory, seed: int) -> tuple[int, float]:
     return steps, time.perf_counter() - start
 
 
-def current_rss_kib() -> int:
-    """VmRSS of this process in KiB (Linux); falls back to the peak so far."""
-    try:
-        match = re.search(r"^VmRSS:\s+(\d+)\s+kB", Path("/proc/self/status").read_text(), re.MULTILINE)
-    except OSError:
-        match = None
-    return int(match.group(1)) if match else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
 def _minor_faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
@@ -124,7 +120,7 @@ def fill_child(args: argparse.Namespace) -> dict[str, Any]:
     steps, seconds = fill(memory, args.seed)
     return {
         "baseline_rss_kib": baseline,
-        "self_maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "self_maxrss_kib": peak_rss_kib(),
         "nbytes": memory.nbytes,
         "steps": steps,
         "fill_seconds": seconds,
@@ -182,15 +178,12 @@ def sample_child(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- parent
-def run_child(flag: str, mode: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Run this script with a hidden child flag and return the JSON report it prints."""
+def run_self(flag: str, mode: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Run this script with a hidden child flag and return the report it sends back."""
     command = [sys.executable, str(Path(__file__).resolve()), flag, mode]
     for name in ("capacity", "num_envs", "seed", "seconds", "warmup"):
         command += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
-    done = subprocess.run(command, check=False, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"{flag} {mode} failed with code {done.returncode}:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_child(command, f"{flag} {mode}")
 
 
 @dataclass(frozen=True)
@@ -208,8 +201,8 @@ class RssResult:
 
 
 def measure_rss(mode: str, args: argparse.Namespace) -> RssResult:
-    report = run_child("--fill-child", mode, args)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    report = run_self("--fill-child", mode, args)
+    peak = peak_rss_kib(resource.RUSAGE_CHILDREN)
     if abs(peak - report["self_maxrss_kib"]) > 16 * 1024:
         print(
             f"warning: RUSAGE_CHILDREN says {peak} KiB, the {mode} child itself {report['self_maxrss_kib']} KiB",
@@ -248,7 +241,7 @@ class SampleResult:
 
 
 def measure_sampling(mode: str, args: argparse.Namespace) -> list[SampleResult]:
-    report = run_child("--sample-child", mode, args)
+    report = run_self("--sample-child", mode, args)
     print(f"{mode}: filled {report['steps']:,} steps in {report['fill_seconds']:.1f} s", file=sys.stderr)
     return [
         SampleResult(
@@ -261,13 +254,6 @@ def measure_sampling(mode: str, args: argparse.Namespace) -> list[SampleResult]:
         )
         for call in CALLS
     ]
-
-
-def source_state() -> str:
-    """Short HEAD commit, marked when dqnlib/ has uncommitted changes (the code the children import)."""
-    commit = command_output(["git", "rev-parse", "--short", "HEAD"]) or "unknown"
-    dirty = command_output(["git", "status", "--porcelain", "--", "dqnlib"])
-    return f"`{commit}`" + (" + uncommitted changes to dqnlib/" if dirty else "")
 
 
 @dataclass(frozen=True)
@@ -329,13 +315,11 @@ def _load(load: tuple[float, float, float]) -> str:
 
 def section(r: Results, args: argparse.Namespace, command: str) -> str:
     """The markdown section recorded in ``--write FILE``: setup, machine, table, notes."""
-    cpus = num_cpus()
     commit = (
         r.sources[0]
         if r.sources[0] == r.sources[1]
         else f"{r.sources[0]}, changed during the run to {r.sources[1]}"
     )
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     setup = (
         f"`ReplayMemory(capacity={args.capacity:_}, num_envs={args.num_envs}, frame_shape={FRAME_SHAPE}, "
         f"stack_size={STACK_SIZE}, n_step=1)`, fed synthetic data only: {OBSERVATION_POOL} random "
@@ -363,10 +347,8 @@ def section(r: Results, args: argparse.Namespace, command: str) -> str:
         "",
         malloc,
         "",
-        f"- Machine: {cpu_model()}, {cpus} CPUs (`nproc`)",
-        f"- Date: {date}",
-        f"- Commit: {commit}",
-        f"- Software: Python {platform.python_version()}, numpy {np.__version__}",
+        *provenance(commit),
+        software({"numpy": np.__version__}),
         f"- Load average (`uptime`, 1/5/15 min) at start, after the RSS children, at end: {loads}",
         f"- Redo: `{command}`",
         "",
@@ -415,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.fill_child is not None or args.sample_child is not None:
         report = fill_child(args) if args.fill_child is not None else sample_child(args)
-        print(json.dumps(report))
+        report_to_parent(report)
         return 0
 
     loads = [os.getloadavg()]
@@ -455,7 +437,6 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     if args.write is not None:
         write_section(args.write, SECTION_TITLE, section(results, args, invoked_command(argv)))
-        print(f"\nwrote '{SECTION_TITLE}' to {args.write}", file=sys.stderr)
     return 0
 
 

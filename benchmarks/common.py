@@ -1,15 +1,22 @@
-"""What every benchmark script records: the machine, the commit, and its section of BENCHMARKS.md."""
+"""What the benchmark scripts share: where and when they ran, their sections of BENCHMARKS.md,
+child processes that report back, and memory readings."""
 
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 import re
+import resource
 import statistics
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+RESULT_PREFIX = "RESULT "  # marks the line a child process reports its result on
 
 FILE_HEADER = (
     "# dqnlib benchmarks\n\n"
@@ -55,14 +62,59 @@ def write_section(path: Path, title: str, text: str) -> None:
     else:
         content = content.rstrip("\n") + "\n\n" + text
     path.write_text(content)
+    print(f"wrote '{title}' to {path}", file=sys.stderr)
 
 
-def provenance() -> list[str]:
-    """The lines that say where and when a section was measured: machine, date and commit."""
+def source_state() -> str:
+    """The short HEAD commit in backticks, marked when dqnlib/ has uncommitted changes (the code measured)."""
+    commit = command_output(["git", "-C", str(REPOSITORY), "rev-parse", "--short", "HEAD"]) or "unknown"
+    dirty = command_output(["git", "-C", str(REPOSITORY), "status", "--porcelain", "--", "dqnlib"])
+    return f"`{commit}`" + (" + uncommitted changes to dqnlib/" if dirty else "")
+
+
+def provenance(source: str | None = None) -> list[str]:
+    """The lines that say where and when a section was measured: machine, date and commit
+    (``source``, e.g. a change during the run; ``source_state()`` now when not given)."""
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    repository = Path(__file__).resolve().parent.parent
-    commit = command_output(["git", "-C", str(repository), "rev-parse", "--short", "HEAD"]) or "unknown"
-    return [f"- Machine: {cpu_model()}, {num_cpus()} CPUs (`nproc`)", f"- Date: {date}, commit `{commit}`"]
+    source = source_state() if source is None else source
+    return [f"- Machine: {cpu_model()}, {num_cpus()} CPUs (`nproc`)", f"- Date: {date}, commit {source}"]
+
+
+def software(versions: dict[str, str]) -> str:
+    """The section line naming Python's version and ``versions`` (package name: version)."""
+    packages = "".join(f", {name} {version}" for name, version in versions.items())
+    return f"- Software: Python {platform.python_version()}{packages}"
+
+
+def report_to_parent(result: dict) -> None:
+    """In a child process: print ``result`` on the one line that ``run_child`` reads."""
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
+
+
+def run_child(command: list[str], label: str, env: dict[str, str] | None = None) -> dict:
+    """Run ``command`` and return what it sent with ``report_to_parent``; when it fails, stop the
+    benchmark with ``label`` and the last lines of its stderr."""
+    process = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    lines = [line for line in process.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
+    if process.returncode != 0 or not lines:
+        tail = "\n".join(process.stderr.strip().splitlines()[-5:])
+        raise SystemExit(f"{label} failed (exit {process.returncode}):\n{tail}")
+    return json.loads(lines[-1].removeprefix(RESULT_PREFIX))
+
+
+def peak_rss_kib(who: int = resource.RUSAGE_SELF) -> int:
+    """Peak resident memory in KiB (``ru_maxrss`` on Linux) of this process, or with
+    ``resource.RUSAGE_CHILDREN`` of the largest child waited for so far."""
+    return resource.getrusage(who).ru_maxrss
+
+
+def current_rss_kib() -> int:
+    """VmRSS of this process in KiB (Linux); falls back to the peak so far."""
+    try:
+        match = re.search(r"^VmRSS:\s+(\d+)\s+kB", Path("/proc/self/status").read_text(), re.MULTILINE)
+    except OSError:
+        match = None
+    return int(match.group(1)) if match else peak_rss_kib()
 
 
 def learning_agent(double_dqn: bool = True):

@@ -35,13 +35,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import resource
 import runpy
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,7 +47,16 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import command_output, median_range, provenance, publish
+from common import (
+    command_output,
+    median_range,
+    peak_rss_kib,
+    provenance,
+    publish,
+    report_to_parent,
+    run_child,
+    software,
+)
 
 SECTION_TITLE = "## dqnlib beside Stable-Baselines3 and CleanRL"
 THREADS = 2
@@ -258,12 +263,12 @@ def child_main(kind: str, steps: int, cleanrl: Path | None, seconds: float) -> N
             "updates": len(clock.times),
             "wall_seconds": time.perf_counter() - start,
         }
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("RESULT " + json.dumps(result), flush=True)
+    result["peak_rss_mib"] = peak_rss_kib() / 1024
+    report_to_parent(result)
 
 
 # ---------------------------------------------------------------------------- the parent
-def run_child(kind: str, args: argparse.Namespace) -> dict:
+def run_trainer(kind: str, args: argparse.Namespace) -> dict:
     command = [
         sys.executable,
         __file__,
@@ -278,12 +283,7 @@ def run_child(kind: str, args: argparse.Namespace) -> dict:
         command += ["--cleanrl", str(args.cleanrl)]
     environment = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "MKL_NUM_THREADS": str(THREADS)}
     print(f"running {kind} ...", file=sys.stderr, flush=True)
-    process = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
-    lines = [line for line in process.stdout.splitlines() if line.startswith("RESULT ")]
-    if process.returncode != 0 or not lines:
-        tail = "\n".join(process.stderr.strip().splitlines()[-5:])
-        raise SystemExit(f"{kind} failed (exit {process.returncode}):\n{tail}")
-    return json.loads(lines[-1].removeprefix("RESULT "))
+    return run_child(command, kind, environment)
 
 
 def section(rounds: list[dict[str, dict]], args: argparse.Namespace) -> str:
@@ -345,7 +345,7 @@ def section(rounds: list[dict[str, dict]], args: argparse.Namespace) -> str:
             ),
             "",
             *provenance(),
-            f"- Software: Python {platform.python_version()}, torch {torch.__version__}",
+            software({"torch": torch.__version__}),
             (
                 f"- Redo: `.venv/bin/python benchmarks/peers/bench_peers.py --cleanrl CLEANRL_CHECKOUT --steps {args.steps}"
                 f" --rounds {len(rounds)} --write BENCHMARKS.md` (see the script's docstring for the peers' installation)"
@@ -386,7 +386,7 @@ def main() -> int:
     kinds = (
         ["dqnlib", "dqnlib_double", "sb3"] + (["cleanrl"] if args.cleanrl is not None else []) + ["ceiling"]
     )
-    rounds = [{kind: run_child(kind, args) for kind in kinds} for _ in range(args.rounds)]
+    rounds = [{kind: run_trainer(kind, args) for kind in kinds} for _ in range(args.rounds)]
     text = section(rounds, args)
     publish(text, SECTION_TITLE, args.write)
     return 0
