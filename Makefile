@@ -39,10 +39,14 @@ lint: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# The peers benchmark needs Stable-Baselines3 and a CleanRL clone, which make does not install:
+# see benchmarks/peers/bench_peers.py's docstring, then run
+# .venv/bin/python benchmarks/peers/bench_peers.py --cleanrl CLEANRL_CHECKOUT --write BENCHMARKS.md
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_envs.py --write BENCHMARKS.md
 	$(BIN)/python benchmarks/bench_replay.py --write BENCHMARKS.md
 	$(BIN)/python benchmarks/bench_cartpole.py --seeds 10 --write BENCHMARKS.md
+	$(BIN)/python benchmarks/bench_learner_share.py --rounds 3 --write BENCHMARKS.md
 
 clean-venv:
 	rm -rf $(VENV)
