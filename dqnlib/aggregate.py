@@ -1,16 +1,21 @@
 """Aggregate scores over games and seeds, after Agarwal et al. (2021), "Deep Reinforcement
 Learning at the Edge of the Statistical Precipice": human-normalized scores, the
-interquartile mean (IQM) and the mean, with 95% stratified bootstrap confidence intervals.
-Pure numpy; the ``rliable`` package computes the same quantities.
+interquartile mean (IQM) and the mean, with 95% stratified bootstrap confidence intervals,
+computed by that paper's library, rliable (the ``sweep`` extra: pip install 'dqnlib[sweep]').
+The reference table and :func:`human_normalized` need numpy only; rliable is imported on the
+first IQM, mean or interval.
 
 Scores come as ``dict[game, (runs,) float array]``: one score per run (seed) of a game,
-where a game may have fewer runs than another (a failed run is left out).
+where a game may have fewer runs than another (a failed run is left out). rliable's matrix
+form, ``(runs, games)``, needs the same number of runs in every game, so each game goes to
+rliable as an array of its own instead and no run is dropped (see :func:`stratified_bootstrap_ci`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from types import ModuleType
 
 import numpy as np
 
@@ -108,18 +113,36 @@ def human_normalized(game: str, scores: np.ndarray) -> np.ndarray:
     return (np.asarray(scores, dtype=np.float64) - random) / (human - random)
 
 
+def _rliable() -> tuple[ModuleType, ModuleType]:
+    """rliable's ``library`` and ``metrics`` modules, or a one-line MissingExtra naming the pip command."""
+    try:
+        from rliable import library, metrics
+    except ImportError:
+        from dqnlib.sweep import MissingExtra  # the CLI prints it as one line and exits with 2
+
+        raise MissingExtra("rliable is not installed; pip install 'dqnlib[sweep]'") from None
+    return library, metrics
+
+
+def _columns(scores: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """Each game's scores as a (runs, 1) float64 array: rliable's (runs, tasks) form for one game."""
+    return [np.asarray(s, dtype=np.float64).reshape(-1, 1) for s in scores.values()]
+
+
 def iqm(scores: Mapping[str, np.ndarray]) -> float:
     """Interquartile mean of all runs of all games pooled: the mean of what is left after the
-    lowest and highest ``floor(n / 4)`` of the ``n`` scores are dropped (``scipy.stats.trim_mean``
-    with 0.25, as rliable computes it)."""
-    pooled = np.sort(np.concatenate([np.asarray(s, dtype=np.float64).ravel() for s in scores.values()]))
-    cut = len(pooled) // 4
-    return float(pooled[cut : len(pooled) - cut].mean())
+    lowest and highest ``floor(n / 4)`` of the ``n`` scores are dropped (rliable's
+    ``aggregate_iqm``, ``scipy.stats.trim_mean`` with 0.25 over all scores)."""
+    _, metrics = _rliable()
+    return float(metrics.aggregate_iqm(np.concatenate(_columns(scores))))  # (all runs, 1)
 
 
 def mean(scores: Mapping[str, np.ndarray]) -> float:
-    """Mean over games of each game's mean over runs (each game weighs the same)."""
-    return float(np.mean([np.mean(s) for s in scores.values()]))
+    """Mean over games of each game's mean over runs (each game weighs the same): rliable's
+    ``aggregate_mean`` of each game's runs, averaged over games, which for equal numbers of
+    runs is ``aggregate_mean`` of the (runs, games) matrix."""
+    _, metrics = _rliable()
+    return float(np.mean([metrics.aggregate_mean(runs) for runs in _columns(scores)]))
 
 
 def stratified_bootstrap_ci(
@@ -129,15 +152,27 @@ def stratified_bootstrap_ci(
     reps: int = 2_000,
     confidence: float = 0.95,
 ) -> tuple[float, float, float]:
-    """A statistic and its percentile bootstrap confidence interval.
+    """A statistic and its percentile bootstrap confidence interval, by rliable's
+    ``get_interval_estimates``.
 
     Each replicate resamples, with replacement, the runs of every game independently and keeps
-    each game's number of runs (stratified by game, as in Agarwal et al. 2021 and rliable).
+    each game's number of runs (stratified by game, as in Agarwal et al. 2021). Every game goes
+    to rliable as a (runs, 1) array of its own (its ``StratifiedIndependentBootstrap``) rather
+    than as one (runs, games) matrix, which would need the same number of runs in every game:
+    a game with a failed run left out keeps its other runs, and the other games keep all of
+    theirs. With equal numbers of runs both forms have the same bootstrap distribution.
+
+    rliable 1.2.0 draws the resampled runs from numpy's global random state
+    (``np.random.choice``), whatever ``random_state`` it is given. This function therefore
+    seeds that state from one draw of ``rng`` for the call and restores the caller's state
+    afterwards: the result follows from ``rng``, and the caller's ``np.random`` draws are
+    unchanged. (Not thread-safe: another thread drawing from ``np.random`` meanwhile would
+    shift both.)
 
     Args:
         scores: game -> (runs,) float scores, at least one run per game.
         statistic: e.g. :func:`iqm` or :func:`mean`.
-        rng: draws the resampled run indices.
+        rng: seeds the resampling; advances by one draw.
         reps: bootstrap replicates.
         confidence: coverage of the interval, in (0, 1).
     Returns:
@@ -147,11 +182,21 @@ def stratified_bootstrap_ci(
         raise ValueError(f"confidence={confidence!r} must be in (0, 1)")
     if reps < 1:
         raise ValueError(f"reps={reps!r} must be >= 1")
-    arrays = {game: np.asarray(s, dtype=np.float64).ravel() for game, s in scores.items()}
-    if not arrays or any(len(s) == 0 for s in arrays.values()):
+    games, columns = list(scores), _columns(scores)
+    if not columns or any(len(runs) == 0 for runs in columns):
         raise ValueError("scores must hold at least one run for every game")
-    draws = {game: s[rng.integers(len(s), size=(reps, len(s)))] for game, s in arrays.items()}  # (reps, runs)
-    replicates = np.array([statistic({game: d[i] for game, d in draws.items()}) for i in range(reps)])
-    tail = 100.0 * (1.0 - confidence) / 2.0
-    low, high = np.percentile(replicates, [tail, 100.0 - tail])
-    return statistic(arrays), float(low), float(high)
+    library, _ = _rliable()
+
+    def on_resample(*resampled: np.ndarray) -> np.ndarray:  # one (runs, 1) array per game
+        return np.array([statistic(dict(zip(games, (runs.ravel() for runs in resampled), strict=True)))])
+
+    caller_state = np.random.get_state()
+    np.random.seed(int(rng.integers(2**32)))
+    try:
+        points, intervals = library.get_interval_estimates(
+            {"scores": columns}, on_resample, reps=reps, confidence_interval_size=confidence
+        )
+    finally:
+        np.random.set_state(caller_state)
+    low, high = intervals["scores"][:, 0]  # (2, 1): lower and upper bound
+    return float(points["scores"][0]), float(low), float(high)
