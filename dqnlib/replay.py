@@ -187,6 +187,7 @@ class ReplayMemory:
         self.samples_drawn = 0
         self._env_steps = np.zeros(num_envs, dtype=np.int64)  # steps into each env's current episode
         self._awaiting_start = np.ones(num_envs, dtype=bool)
+        self._valid_slots: tuple[int, np.ndarray] = (-1, np.zeros(0, dtype=np.int64))  # (rows_written, slots)
         self._discount_powers = gamma ** np.arange(n_step + 1, dtype=np.float64)
         self._frames_back = np.arange(stack_size - 1, -1, -1)  # a state's frames, oldest first
 
@@ -379,15 +380,21 @@ class ReplayMemory:
         )
 
     def valid_slots(self) -> np.ndarray:
-        """Slots that start a sampleable transition, oldest first, (T,) int64."""
-        if self.rows_written == 0:
-            return np.zeros(0, dtype=np.int64)
-        filled = min(self.rows_written, self.rows)
-        first_row = self.rows_written - filled
-        rows = (first_row + np.arange(filled)) % self.rows
-        slots = self._flat(rows).reshape(-1)
-        valid, _ = self._resolve(slots)
-        return slots[valid]
+        """Slots that start a sampleable transition, oldest first, (T,) int64, read-only.
+
+        Listed once per change of the memory (every change writes a row) and kept until the
+        next, so that reading ``memory[i]`` in a loop takes constant time per read.
+        """
+        if self._valid_slots[0] != self.rows_written:
+            slots = np.zeros(0, dtype=np.int64)
+            if self.rows_written > 0:
+                filled = min(self.rows_written, self.rows)
+                rows = (self.rows_written - filled + np.arange(filled)) % self.rows
+                slots = self._flat(rows).reshape(-1)
+                slots = slots[self._resolve(slots)[0]]
+            slots.setflags(write=False)
+            self._valid_slots = (self.rows_written, slots)
+        return self._valid_slots[1]
 
     def __len__(self) -> int:
         """Number of transitions that can be sampled now."""
@@ -399,7 +406,8 @@ class ReplayMemory:
         return (self.rows_written % self.rows) * self.spec.num_envs
 
     def __getitem__(self, i: int) -> Transition:
-        """The ``i``-th transition, oldest first (negative ``i`` counts from the newest)."""
+        """The ``i``-th transition, oldest first (negative ``i`` counts from the newest); constant
+        time until the memory changes (see :meth:`valid_slots`)."""
         slots = self.valid_slots()
         if not isinstance(i, (int, np.integer)) or not -slots.size <= i < slots.size:
             raise IndexError(f"transition index {i!r} out of range for a memory of {slots.size} transitions")
