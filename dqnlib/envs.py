@@ -111,6 +111,61 @@ def _action_set(game: str, options: AtariOptions) -> tuple[int, ...]:
     return tuple(range(18)) if options.full_action_space else minimal_action_set(game)
 
 
+class EpisodeRules:
+    """dqnlib's episode rules for ``num_envs`` games, written once for both environments
+    (the single environment is ``num_envs = 1``).
+
+    Per agent step, from the emulator's raw reward, lives, game over and frame-cap flags:
+    a lost life is a learning terminal under ``terminal_on_life_loss`` (the game goes on);
+    a game ends at game over or the frame cap; the score adds raw rewards across lives;
+    the reward is clipped to its sign under ``clip_rewards``.
+    """
+
+    def __init__(self, num_envs: int, options: AtariOptions) -> None:
+        self.options = options
+        self.lives = np.zeros(num_envs, dtype=np.int64)
+        self.game_score = np.zeros(num_envs, dtype=np.float64)
+
+    def new_games(self, lives: np.ndarray, which: np.ndarray | slice = slice(None)) -> None:
+        """Games ``which`` start, with ``lives`` (num_envs,) lives each."""
+        self.lives[which] = np.asarray(lives)[which]
+        self.game_score[which] = 0.0
+
+    def step(
+        self,
+        raw_reward: np.ndarray,
+        lives: np.ndarray,
+        game_over: np.ndarray,
+        truncated: np.ndarray,
+        new_game: np.ndarray | bool = False,
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Apply the rules to one agent step of every game.
+
+        Args:
+            raw_reward, lives, game_over, truncated: (num_envs,) the emulator's outcome.
+            new_game: (num_envs,) bool, games whose step was a reset (its values are the new
+                game's first): nothing was lost and the score starts from zero.
+        Returns:
+            rewards (num_envs,) float64 (clipped when ``clip_rewards``), terminated
+            (num_envs,) bool, and the info fields ``raw_reward``, ``life_lost``,
+            ``game_over``, ``game_end`` and ``game_score``, each (num_envs,).
+        """
+        raw_reward = np.asarray(raw_reward, dtype=np.float64)
+        life_lost = (np.asarray(lives) < self.lives) & ~np.asarray(new_game)
+        self.lives = np.array(lives, dtype=np.int64)
+        self.game_score = np.where(new_game, 0.0, self.game_score + raw_reward)
+        terminated = game_over | (self.options.terminal_on_life_loss & life_lost)
+        info = {
+            "raw_reward": raw_reward,
+            "life_lost": life_lost,
+            "game_over": np.asarray(game_over),
+            "game_end": game_over | truncated,
+            "game_score": self.game_score.copy(),
+        }
+        rewards = np.sign(raw_reward) if self.options.clip_rewards else raw_reward
+        return rewards, terminated, info
+
+
 class _NoopFireReset(gymnasium.Wrapper):
     """At the start of a game, on raw frames (below frame skipping): FIRE once if the protocol
     says so, then random NOOPs, as ale-py's vector env does."""
@@ -204,7 +259,7 @@ class _ZeroPaddedStack(gymnasium.ObservationWrapper):
 
 
 class _LifeLossAndScore(gymnasium.Wrapper):
-    """Life loss as a learning terminal without a game reset; reward clipping; raw score in info.
+    """:class:`EpisodeRules` for one game.
 
     After a terminal that was only a lost life, ``reset()`` returns the last observation
     again, without stepping the emulator: the game and its frame stack go on, and the next
@@ -213,28 +268,20 @@ class _LifeLossAndScore(gymnasium.Wrapper):
 
     def __init__(self, env: gymnasium.Env, options: AtariOptions) -> None:
         super().__init__(env)
-        self._terminal_on_life_loss = options.terminal_on_life_loss
-        self._clip_rewards = options.clip_rewards
-        self._lives = 0
-        self._game_score = 0.0
+        self._rules = EpisodeRules(1, options)
         self._game_goes_on = False
         self._last: tuple[Any, dict] | None = None  # the last observation and info, for a life-loss reset
 
     def step(self, action: int) -> tuple[Any, float, bool, bool, dict]:
         observation, raw_reward, game_over, truncated, info = self.env.step(action)
-        life_lost = info["lives"] < self._lives
-        self._lives = info["lives"]
-        self._game_score += raw_reward
-        terminated = game_over or (self._terminal_on_life_loss and life_lost)
-        info["raw_reward"] = raw_reward
-        info["life_lost"] = life_lost
-        info["game_over"] = game_over
-        info["game_end"] = game_over or truncated
-        info["game_score"] = self._game_score
+        rewards, terminated, outcome = self._rules.step(
+            np.array([raw_reward]), np.array([info["lives"]]), np.array([game_over]), np.array([truncated])
+        )
+        info.update({name: value[0].item() for name, value in outcome.items()})
+        terminated = bool(terminated[0])
         self._game_goes_on = terminated and not info["game_end"]
         self._last = (observation, info)
-        reward = float((raw_reward > 0) - (raw_reward < 0)) if self._clip_rewards else raw_reward
-        return observation, reward, terminated, truncated, info
+        return observation, float(rewards[0]), terminated, truncated, info
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict]:
         if self._game_goes_on and seed is None and options is None and self._last is not None:
@@ -243,8 +290,7 @@ class _LifeLossAndScore(gymnasium.Wrapper):
             return observation, dict(info)
         self._game_goes_on = False
         observation, info = self.env.reset(seed=seed, options=options)
-        self._lives = info["lives"]
-        self._game_score = 0.0
+        self._rules.new_games(np.array([info["lives"]]))
         return observation, {**info, "game_score": 0.0}
 
 
@@ -315,8 +361,7 @@ class AtariVectorEnv(gymnasium.vector.VectorWrapper):
                 use_fire_reset=options.fire_reset,
             )
         )
-        self._lives = np.zeros(num_envs, dtype=np.int32)
-        self._game_score = np.zeros(num_envs, dtype=np.float64)
+        self._rules = EpisodeRules(num_envs, options)
         self._frames_in_stack = np.zeros(num_envs, dtype=np.int64)
         self._needs_reset = np.zeros(num_envs, dtype=bool)
         self._step_in_flight = False
@@ -330,11 +375,10 @@ class AtariVectorEnv(gymnasium.vector.VectorWrapper):
         if self._step_in_flight:
             self.step_wait()
         observations, info = self.env.reset(seed=seed, options=options)
-        self._lives[:] = info["lives"]
-        self._game_score[:] = 0.0
+        self._rules.new_games(info["lives"])
         self._frames_in_stack[:] = 1
         self._needs_reset[:] = False
-        return observations, {**info, "game_score": self._game_score.copy()}
+        return observations, {**info, "game_score": self._rules.game_score.copy()}
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         """Step every game by one agent step.
@@ -369,26 +413,14 @@ class AtariVectorEnv(gymnasium.vector.VectorWrapper):
             raise RuntimeError("no step is under way; call step_async(actions) first")
         self._step_in_flight = False
         observations, raw_reward, game_over, truncated, info = self.env.recv()
-        raw_reward = raw_reward.astype(np.float64)
         was_reset = self._needs_reset
         self._frames_in_stack = np.where(was_reset, 1, self._frames_in_stack + 1)
         self._zero_pad_new_stacks(observations)
-
-        life_lost = (info["lives"] < self._lives) & ~was_reset
-        self._lives = info["lives"].copy()
-        self._game_score = np.where(was_reset, 0.0, self._game_score + raw_reward)
-        terminated = game_over | (self.options.terminal_on_life_loss & life_lost)
-        self._needs_reset = game_over | truncated
-        info = {
-            **info,
-            "raw_reward": raw_reward,
-            "life_lost": life_lost,
-            "game_over": game_over,
-            "game_end": game_over | truncated,
-            "game_score": self._game_score.copy(),
-        }
-        rewards = np.sign(raw_reward) if self.options.clip_rewards else raw_reward
-        return observations, rewards.astype(np.float32), terminated, truncated, info
+        rewards, terminated, outcome = self._rules.step(
+            raw_reward, info["lives"], game_over, truncated, new_game=was_reset
+        )
+        self._needs_reset = outcome["game_end"]
+        return observations, rewards.astype(np.float32), terminated, truncated, {**info, **outcome}
 
     def close(self, **kwargs: Any) -> None:
         if self._step_in_flight:
@@ -400,6 +432,44 @@ class AtariVectorEnv(gymnasium.vector.VectorWrapper):
         stack_size = self.options.stack_size
         for i in np.flatnonzero(self._frames_in_stack < stack_size):
             observations[i, : stack_size - self._frames_in_stack[i]] = 0
+
+
+class GameTracker:
+    """Which games ended on each step of any vector environment, with their raw scores:
+    one bookkeeping for training and evaluation.
+
+    Atari environments report whole games themselves (``info["game_end"]``,
+    ``info["game_score"]``, across lives). For another gymnasium environment a game is an
+    episode, scored by its undiscounted return; after one ends, the next step is its reset
+    (gymnasium's next-step autoreset), which plays nothing and ends nothing.
+    """
+
+    def __init__(self, num_envs: int) -> None:
+        self._returns = np.zeros(num_envs)
+        self._resetting = np.zeros(num_envs, dtype=bool)
+
+    def restart(self) -> None:
+        """Every environment was reset: all games start again."""
+        self._returns[:] = 0.0
+        self._resetting[:] = False
+
+    def step(
+        self, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray, info: dict
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Record one vector step.
+
+        Returns:
+            ended (num_envs,) bool: games that ended on this step (the environment resets
+            next step); scores (num_envs,) float64: each game's raw score so far; capped
+            (num_envs,) bool: games ended by a time limit, not by the game itself.
+        """
+        if "game_end" in info:
+            ended, scores, over = info["game_end"], info["game_score"], info["game_over"]
+        else:
+            self._returns = np.where(self._resetting, 0.0, self._returns + rewards)
+            ended, scores, over = terminated | truncated, self._returns, terminated
+        self._resetting = ended
+        return ended, scores, truncated & ~over
 
 
 class DeferredStep(gymnasium.vector.VectorWrapper):

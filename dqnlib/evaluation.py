@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import gymnasium
 import numpy as np
 
 from dqnlib.config import MAX_SEED
-from dqnlib.envs import make_vector_env
+from dqnlib.envs import GameTracker, make_vector_env
 from dqnlib.games import is_atari, minimal_action_set
 from dqnlib.protocols import PROTOCOLS, Protocol, get_protocol
 
@@ -19,14 +18,10 @@ __all__ = [
     "PROTOCOLS",
     "EvaluationResult",
     "Protocol",
-    "evaluate_agent",
     "evaluate_policy",
     "evaluate_random",
     "get_protocol",
 ]  # PROTOCOLS, Protocol and get_protocol live in dqnlib.protocols
-
-if TYPE_CHECKING:
-    from dqnlib.agent import DQNAgent
 
 
 @dataclass
@@ -97,39 +92,19 @@ def evaluate_policy(
     rng = np.random.default_rng(seed)
     observations, _ = env.reset(seed=seed)
     played = np.zeros(num_envs, dtype=np.int64)
-    returns = np.zeros(num_envs)
+    games = GameTracker(num_envs)
     scores: list[float] = []
     capped: list[bool] = []
-    resetting = np.zeros(num_envs, dtype=bool)
     while (played < quotas).any():
         actions = policy(observations, epsilon, rng)
         observations, rewards, terminated, truncated, info = env.step(actions)
-        returns = np.where(resetting, 0.0, returns + rewards)
-        if "game_end" in info:
-            ended, game_scores = info["game_end"], info["game_score"]
-        else:
-            ended, game_scores = terminated | truncated, returns
-        for i in np.flatnonzero(ended & ~resetting & (played < quotas)):
+        ended, game_scores, cut = games.step(rewards, terminated, truncated, info)
+        for i in np.flatnonzero(ended & (played < quotas)):
             scores.append(float(game_scores[i]))
-            capped.append(bool(truncated[i] and not info.get("game_over", terminated)[i]))
+            capped.append(bool(cut[i]))
             played[i] += 1
-        resetting = info["game_end"] if "game_end" in info else terminated | truncated
     env.close()
     return EvaluationResult(game, protocol_name, epsilon, scores, capped)
-
-
-def evaluate_agent(
-    agent: DQNAgent, episodes: int, protocol: str, epsilon: float | None, seed: int
-) -> EvaluationResult:
-    """Evaluate an agent's epsilon-greedy policy; its training generator is not touched."""
-    return evaluate_policy(
-        agent.config.game,
-        lambda states, eps, rng: agent.act(states, eps, rng=rng),
-        episodes=episodes,
-        protocol=protocol,
-        epsilon=epsilon,
-        seed=seed,
-    )
 
 
 def evaluate_random(
