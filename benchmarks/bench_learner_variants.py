@@ -29,7 +29,7 @@ import torch
 from common import learning_agent, median_range, publish, section
 
 import dqnlib
-from dqnlib.checkpoint import match_parameter_layouts
+from dqnlib.agent import match_parameter_layouts
 
 SECTION = "## What each learner change buys (bf16, CPU)"
 SETTINGS = ("before", "+ rescale only when clipping", "+ bf16 target network", "+ default layout")

@@ -1,5 +1,7 @@
 """dqnlib: Deep Q-Networks on Atari, readable and fast."""
 
+import importlib.metadata
+
 from dqnlib.agent import AtariDQNAgent, DQNAgent
 from dqnlib.config import TrainConfig, make_config
 from dqnlib.envs import AtariOptions, AtariVectorEnv, make_env, make_vector_env
@@ -18,7 +20,7 @@ from dqnlib.games import (
 from dqnlib.preprocessing import preprocess_observation
 from dqnlib.replay import ReplayMemory, Transition
 
-__version__ = "0.1.0"
+__version__ = importlib.metadata.version("dqnlib")
 
 __all__ = [
     "ACTION_NAMES",

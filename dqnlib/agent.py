@@ -1,14 +1,14 @@
 """The DQN agent (Mnih et al. 2015) with Double DQN (van Hasselt et al. 2016), dueling
-heads, n-step returns and prioritized replay as options, and its training loop."""
+heads, n-step returns and prioritized replay as options: its networks, its replay memory,
+acting and learning. The loop that trains it is :mod:`dqnlib.training`; its files,
+:mod:`dqnlib.checkpoint`."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
 import logging
-import math
 import os
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,47 +19,18 @@ import gymnasium
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from dqnlib import checkpoint
 from dqnlib.config import TrainConfig, make_config
-from dqnlib.envs import DeferredStep, make_vector_env
-from dqnlib.evaluation import EvaluationResult, evaluate_agent
+from dqnlib.evaluation import EvaluationResult, evaluate_policy
 from dqnlib.games import is_atari, resolve_game
-from dqnlib.interrupts import StopRequest
-from dqnlib.metrics import MetricsLogger
 from dqnlib.networks import MLPQNetwork, NatureQNetwork
 from dqnlib.preprocessing import preprocess_observation
-from dqnlib.protocols import get_protocol
 from dqnlib.replay import ReplayBatch, ReplayMemory
+from dqnlib.training import TrainingLoop, training_spaces
+from dqnlib.validation import first_line
 
 logger = logging.getLogger(__name__)
-
-
-def make_training_env(config: TrainConfig) -> gymnasium.vector.VectorEnv:
-    """The vector environment a config trains on: Atari with DeepMind preprocessing, or a
-    gymnasium environment id (e.g. ``"CartPole-v1"``) in a synchronous vector env."""
-    if is_atari(config.game):
-        return make_vector_env(
-            config.game,
-            config.num_envs,
-            num_threads=min(config.num_envs, usable_cpus()),
-            terminal_on_life_loss=config.terminal_on_life_loss,
-            **get_protocol(config.protocol).env_options,
-        )
-    if config.game in gymnasium.registry:
-        return DeferredStep(
-            gymnasium.make_vec(config.game, num_envs=config.num_envs, vectorization_mode="sync")
-        )
-    resolve_game(config.game)  # raises the one-line error with close Atari names
-    raise AssertionError("unreachable")
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on (affinity and taskset respected where the OS tells)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def same_game(a: str, b: str) -> bool:
@@ -80,7 +51,8 @@ def use_bf16(config: TrainConfig, device: torch.device) -> bool:
 
     ``"auto"`` chooses it for the Atari network only. The MLP gains no speed from it, and on
     CartPole it learned worse: over 10 paired seeds its mean greedy return across a 30,000-step
-    run was 41.5 lower (standard error 17.6) than fp32's (benchmarks/bench_precision.py).
+    run was 41.5 lower (standard error 17.6) than fp32's (BENCHMARKS.md, "Speed settings and
+    learning: bf16 against fp32").
     """
     if config.precision == "fp32":
         return False
@@ -123,16 +95,16 @@ def require_memory(config: TrainConfig, observation_space: gymnasium.spaces.Box)
             )
 
 
-POSTFIX_SECONDS = 2.0  # the progress bar's score and epsilon refresh this often
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss or the Q-values became NaN or infinite."""
-
-
 @dataclass
-class TrainingState:
-    """Counters and statistics that a resumed run continues from."""
+class Counters:
+    """What a run has done so far; a resumed run goes on from them.
+
+    Attributes:
+        env_steps: environment steps, summed over the vector environments (4 frames each).
+        updates: gradient steps of the online network.
+        games: whole games finished during training.
+        last_target_sync: ``env_steps`` at the last target-network sync.
+    """
 
     env_steps: int = 0
     updates: int = 0
@@ -145,49 +117,34 @@ class DQNAgent:
 
     Args:
         config: a :class:`TrainConfig`; ``config.game`` names an Atari game or a gymnasium id.
-        run_dir: where metrics and checkpoints go (None: nothing is written unless asked).
+        run_dir: where :meth:`train` writes metrics and checkpoints (None: nothing is written
+            unless asked). A directory that already holds a run is refused: continue it with
+            :meth:`start_or_resume`.
     """
 
-    def __init__(
-        self, config: TrainConfig, run_dir: str | os.PathLike | None = None, resume: bool = True
-    ) -> None:
-        self.run_dir = Path(run_dir) if run_dir is not None else None
-        newest = None
-        if resume and self.run_dir is not None:
-            checkpoint.recover_checkpoints(self.run_dir / "checkpoints")  # after a kill mid-write
-            newest = checkpoint.newest_run_checkpoint(self.run_dir)
-        if newest is not None:
-            config = self._saved_config(config, newest)
+    def __init__(self, config: TrainConfig, run_dir: str | os.PathLike | None = None) -> None:
+        if run_dir is not None:
+            checkpoint.writable_run_dir(Path(run_dir))  # one line if not; tidies a killed write
+            newest = checkpoint.newest_run_checkpoint(run_dir)
+            if newest is not None:
+                raise ValueError(
+                    f"{run_dir} already holds a run ({newest.name}); continue it with "
+                    "DQNAgent.start_or_resume(config, run_dir), or choose another run_dir"
+                )
         self.config = config
-        self.env = make_training_env(config)
-        self.atari = is_atari(config.game)
+        self.run_dir = Path(run_dir) if run_dir is not None else None
         self.device = select_device(config)
         self.bf16 = use_bf16(config, self.device)
-        seeds = np.random.SeedSequence(config.seed).spawn(3)
-        self.rng = np.random.default_rng(seeds[0])
-        torch_generator_seed = int(seeds[1].generate_state(1)[0])
-        observation_space = self.env.single_observation_space
-        self.num_actions = int(self.env.single_action_space.n)
+        observation_space, self.num_actions = training_spaces(config)
+        self.observation_shape: tuple[int, ...] = observation_space.shape
         require_memory(config, observation_space)
-        torch.manual_seed(torch_generator_seed)
-        if self.atari:
-            self.online = NatureQNetwork(
-                self.num_actions, observation_space.shape[0], config.hidden_size, config.dueling
-            )
-            frame_shape, stack_size, frame_dtype = (
-                observation_space.shape[1:],
-                observation_space.shape[0],
-                "uint8",
-            )
-        else:
-            size = int(np.prod(observation_space.shape))
-            self.online = MLPQNetwork(size, self.num_actions, config.hidden_size, config.dueling)
-            frame_shape, stack_size, frame_dtype = observation_space.shape, 1, observation_space.dtype
-        self.online.to(self.device)
+        seeds = np.random.SeedSequence(config.seed).spawn(3)
+        self.rng = np.random.default_rng(seeds[0])  # exploration
+        self.online = self._make_network(observation_space, int(seeds[1].generate_state(1)[0]))
         # Channels-last is cuDNN's preferred layout for bf16 convolutions; on a CPU, oneDNN ran
         # the bf16 update as fast or faster in the default layout, without the per-batch
-        # transpose (benchmarks/bench_learner_variants.py).
-        self.channels_last = self.atari and self.bf16 and self.device.type == "cuda"
+        # transpose (BENCHMARKS.md, "What each learner change buys").
+        self.channels_last = is_atari(config.game) and self.bf16 and self.device.type == "cuda"
         if self.channels_last:
             self.online.to(memory_format=torch.channels_last)
         self.target = copy.deepcopy(self.online).requires_grad_(False)
@@ -197,12 +154,13 @@ class DQNAgent:
             # (Soft updates, tau < 1, need fp32: a small step would round away in bf16.)
             self.target.to(torch.bfloat16)
         self.optimizer = self._make_optimizer()
+        atari = is_atari(config.game)
         self.replay_memory = ReplayMemory(
             config.replay_capacity,
             num_envs=config.num_envs,
-            frame_shape=tuple(frame_shape),
-            frame_dtype=frame_dtype,
-            stack_size=stack_size,
+            frame_shape=observation_space.shape[1:] if atari else observation_space.shape,
+            frame_dtype="uint8" if atari else observation_space.dtype,
+            stack_size=observation_space.shape[0] if atari else 1,
             n_step=config.n_step,
             gamma=config.gamma,
             prioritized=config.prioritized,
@@ -210,41 +168,61 @@ class DQNAgent:
             beta_start=config.priority_beta_start,
             rng=np.random.default_rng(seeds[2]),
         )
-        self._batch = self.replay_memory.empty_batch(config.batch_size)  # reused by every update
-        self.state = TrainingState()
-        self.recent_scores: deque[float] = deque(maxlen=100)
+        self.counters = Counters()
+        self.recent_scores: deque[float] = deque(maxlen=100)  # raw whole-game scores
         self.recent_losses: deque[float] = deque(maxlen=100)
-        self._observations: np.ndarray | None = None
-        self._episode_returns = np.zeros(config.num_envs)
-        self._resetting = np.zeros(config.num_envs, dtype=bool)
-        self._env_seed = config.seed
+        self.loop: TrainingLoop | None = None  # the games being played, from the first train()
         self.stopped_by: str | None = None  # the signal that ended the last train() early
-        self.resumed: str | None = None  # what a resume restored, when the run directory had a checkpoint
-        self.metrics = (
-            MetricsLogger(checkpoint.writable_run_dir(self.run_dir)) if self.run_dir is not None else None
-        )
-        if newest is not None:
-            self.resumed = checkpoint.restore(self, newest)
-            logger.warning(self.resumed)
+        self.resumed: str | None = None  # what start_or_resume restored from the run directory
 
-    @staticmethod
-    def _saved_config(config: TrainConfig, newest: Path) -> TrainConfig:
-        """A run directory's own config; a different game is an error, other differences are logged."""
+    def _make_network(self, observation_space: gymnasium.spaces.Box, seed: int) -> nn.Module:
+        """The online network, initialised from ``seed`` by a forked torch generator (the
+        caller's global torch random state is left as it was)."""
+        config = self.config
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            if is_atari(config.game):
+                shape = observation_space.shape
+                network = NatureQNetwork(self.num_actions, shape[0], config.hidden_size, config.dueling)
+            else:
+                size = int(np.prod(observation_space.shape))
+                network = MLPQNetwork(size, self.num_actions, config.hidden_size, config.dueling)
+        return network.to(self.device)
+
+    @classmethod
+    def start_or_resume(cls, config: TrainConfig, run_dir: str | os.PathLike) -> DQNAgent:
+        """The agent of the run in ``run_dir``: resumed from its newest checkpoint if it has
+        one, with the run's own config (a different game is an error; other differences from
+        ``config`` are logged), else a new agent for ``config``. What a resume restored is
+        logged and kept in :attr:`resumed`."""
+        run_dir = checkpoint.writable_run_dir(Path(run_dir))  # one line if not; tidies a killed write
+        newest = checkpoint.newest_run_checkpoint(run_dir)
+        if newest is None:
+            return cls._build(config, run_dir)
         saved = TrainConfig.from_saved(checkpoint.read_state(newest)["config"])
         if not same_game(saved.game, config.game):
-            raise ValueError(
-                f"{newest.parent.parent} holds a {saved.game} run, not {config.game}; use another run_dir"
-            )
+            raise ValueError(f"{run_dir} holds a {saved.game} run, not {config.game}; use another run_dir")
         differing = [name for name, value in config.to_dict().items() if getattr(saved, name) != value]
         if differing:
             logger.warning("resuming with the run's saved config; it differs in %s", ", ".join(differing))
-        return saved
+        agent = cls.load(newest)
+        agent.run_dir = run_dir
+        agent.resumed = f"resumed from {newest}: {agent.resumed}"
+        logger.warning(agent.resumed)
+        return agent
+
+    @classmethod
+    def _build(cls, config: TrainConfig, run_dir: Path | None) -> DQNAgent:
+        """An agent of this class from a config (subclasses' constructors take other arguments)."""
+        agent = cls.__new__(cls)
+        DQNAgent.__init__(agent, config, run_dir)
+        return agent
 
     @property
     def observations(self) -> np.ndarray | None:
         """The current observations of the training environments, (num_envs, 4, 84, 84) uint8,
         or None before the first :meth:`train`."""
-        return self._observations
+        return self.loop.observations if self.loop is not None else None
 
     @property
     def _replay_memory(self) -> ReplayMemory:
@@ -282,7 +260,7 @@ class DQNAgent:
     def q_values(self, states: np.ndarray) -> np.ndarray:
         """Q-values of states (B, 4, 84, 84) uint8 (or one state), as (B, num_actions) float32."""
         states = np.asarray(states)
-        single = states.ndim == len(self.env.single_observation_space.shape)
+        single = states.ndim == len(self.observation_shape)
         batch = states[None] if single else states
         with self._autocast():
             q = self.online(self._tensor(batch)).float().cpu().numpy()
@@ -299,7 +277,7 @@ class DQNAgent:
         if not 0.0 <= epsilon <= 1.0:
             raise ValueError(f"epsilon={epsilon!r} must be in [0, 1]")
         states = np.asarray(states)
-        single = states.ndim == len(self.env.single_observation_space.shape)
+        single = states.ndim == len(self.observation_shape)
         batch = states[None] if single else states
         rng = self.rng if rng is None else rng
         explore = rng.random(len(batch)) < epsilon
@@ -376,8 +354,9 @@ class DQNAgent:
         save_path: str | os.PathLike | None = None,
         callback: Callable[[DQNAgent], None] | None = None,
         progress_bar: bool = True,
-    ) -> TrainingState:
-        """Train ``steps`` more environment steps, continuing where the last call stopped.
+    ) -> Counters:
+        """Train ``steps`` more environment steps, continuing where the last call stopped
+        (the loop is :class:`dqnlib.training.TrainingLoop`).
 
         Args:
             steps: environment steps (summed over the vector environments), >= 1.
@@ -390,159 +369,140 @@ class DQNAgent:
         """
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ValueError(f"steps={steps!r} must be an integer >= 1")
-        config = self.config
-        if self._observations is None:
-            self._observations, _ = self.env.reset(seed=self._env_seed)
-            self.replay_memory.start(self._observations)
-        target_step = self.state.env_steps + int(steps)
-        bar = tqdm(  # the run's position: a resumed run's bar starts where the run stands
-            total=target_step,
-            initial=self.state.env_steps,
-            unit="step",
-            dynamic_ncols=True,
-            desc=f"DQN {config.game}",
-            disable=not progress_bar,
-        )
-        self.stopped_by = None
-        with StopRequest() as stop:
-            try:
-                self._run(target_step, bar, stop, callback)
-            except BaseException:
-                # An error may strike mid-step (e.g. a diverged update while the games play):
-                # the next call restarts the games, as a resume does.
-                self._restart_games()
-                raise
-            finally:
-                bar.close()
-        if self.stopped_by is not None:
-            logger.warning("training stopped by %s at step %d", self.stopped_by, self.state.env_steps)
+        if self.loop is None:
+            self.loop = TrainingLoop(self)
+        self.stopped_by = self.loop.run(int(steps), callback, progress_bar)
         if save_path is not None:
             self.save(save_path)
-        return dataclasses.replace(self.state)
-
-    def _restart_games(self) -> None:
-        """Make the next :meth:`train` reset the games with a seed that depends on the step;
-        the replay memory then cuts its open episodes (as on resume)."""
-        self._observations = None
-        self._env_seed = self.config.seed + self.state.env_steps
-        self._episode_returns[:] = 0.0
-        self._resetting[:] = False
-
-    def _run(
-        self, target_step: int, bar: tqdm, stop: StopRequest, callback: Callable[[DQNAgent], None] | None
-    ) -> None:
-        """The loop of :meth:`train`: act, start the step, learn while the games play, collect
-        the step, store it, log, checkpoint."""
-        config = self.config
-        n = config.num_envs
-        started, started_steps = time.perf_counter(), self.state.env_steps
-        next_log = (self.state.env_steps // config.log_every + 1) * config.log_every
-        next_postfix = started + POSTFIX_SECONDS
-        next_checkpoint = (self.state.env_steps // config.checkpoint_every + 1) * config.checkpoint_every
-        while self.state.env_steps < target_step:
-            epsilon = config.epsilon(self.state.env_steps)
-            actions = self.act(self._observations, epsilon)
-            # Atari games play this step in native threads while the learner updates (on
-            # the transitions stored so far, so learning starts one iteration after the
-            # memory holds learning_starts); other environments step in step_wait.
-            self.env.step_async(actions)
-            if self.replay_memory.transitions_added >= max(config.learning_starts, config.batch_size):
-                self._learn_due(self.state.env_steps + n, n)
-            next_observations, rewards, terminated, truncated, info = self.env.step_wait()
-            resets = info.get("game_end", terminated | truncated)  # Atari: a lost life resets nothing
-            self.replay_memory.add(actions, rewards, terminated, truncated, next_observations, resets)
-            self._track_games(rewards, resets, info, epsilon, started, started_steps)
-            self._observations = next_observations
-            self.state.env_steps += n
-            bar.update(n)
-            if not bar.disable and time.perf_counter() >= next_postfix:
-                next_postfix = time.perf_counter() + POSTFIX_SECONDS
-                bar.set_postfix(self._postfix(epsilon), refresh=False)  # tqdm's own rate is the speed
-            if self.state.env_steps >= next_log:
-                next_log += config.log_every
-                if callback is not None:
-                    callback(self)
-            if self.run_dir is not None and self.state.env_steps >= next_checkpoint:
-                next_checkpoint += config.checkpoint_every
-                checkpoint.save_run_checkpoint(self, self.run_dir)
-            if stop.requested is not None:
-                self.stopped_by = stop.requested
-                if self.run_dir is not None:
-                    checkpoint.save_run_checkpoint(self, self.run_dir, with_replay=True)
-                return
+        return dataclasses.replace(self.counters)
 
     def train_until(
         self, score: float, max_steps: int, eval_every: int, episodes: int = 10, protocol: str = "machado"
     ) -> int | None:
         """Train in chunks of ``eval_every`` steps until the mean evaluation score reaches
         ``score``; returns the environment steps that took, or None within ``max_steps``."""
-        while self.state.env_steps < max_steps:
-            self.train(min(eval_every, max_steps - self.state.env_steps))
-            if self.evaluate(episodes, protocol=protocol, seed=self.state.env_steps).mean >= score:
-                return self.state.env_steps
+        while self.counters.env_steps < max_steps:
+            self.train(min(eval_every, max_steps - self.counters.env_steps))
+            if self.evaluate(episodes, protocol=protocol, seed=self.counters.env_steps).mean >= score:
+                return self.counters.env_steps
         return None
 
-    def _learn_due(self, env_steps: int, n: int) -> None:
-        """The updates (and target sync) due when the run reaches ``env_steps`` by ``n`` more steps."""
-        config = self.config
-        updates_due = env_steps // config.train_frequency - (env_steps - n) // config.train_frequency
-        for _ in range(updates_due * config.gradient_steps):
-            loss = self.learn(self.replay_memory.sample(config.batch_size, out=self._batch))
-            if not math.isfinite(loss):
-                raise TrainingDiverged(
-                    f"the loss became {loss} at step {self.state.env_steps:,}; "
-                    "training stopped and the last checkpoint was kept"
-                )
-            self.recent_losses.append(loss)
-            self.state.updates += 1
-        if env_steps - self.state.last_target_sync >= config.target_update_interval:
-            self.sync_target()
-            self.state.last_target_sync = env_steps
-
-    def _track_games(self, rewards, resets, info, epsilon, started, started_steps) -> None:
-        """Record whole-game raw scores (Atari: across lives) in recent_scores and metrics.csv.
-
-        ``resets`` (num_envs,) bool marks the games that ended on this step; the step after
-        one is its environment's reset, which plays nothing and ends nothing.
-        """
-        if "game_end" in info:
-            scores = info["game_score"]
-        else:
-            self._episode_returns = np.where(self._resetting, 0.0, self._episode_returns + rewards)
-            scores = self._episode_returns
-        ended = resets
-        self._resetting = resets
-        for i in np.flatnonzero(ended):
-            self.state.games += 1
-            self.recent_scores.append(float(scores[i]))
-            if self.metrics is not None:
-                fps = (self.state.env_steps - started_steps) / max(time.perf_counter() - started, 1e-9)
-                loss = float(np.mean(self.recent_losses)) if self.recent_losses else math.nan
-                self.metrics.log_game(
-                    self.state.env_steps, self.state.games, float(scores[i]), loss, epsilon, fps
-                )
-
-    def _postfix(self, epsilon: float) -> dict[str, str]:
-        """The bar's fields beside tqdm's own rate: recent score (mean of the last 20 games), epsilon."""
-        score = f"{np.mean(list(self.recent_scores)[-20:]):.1f}" if self.recent_scores else "-"
-        return {"score": score, "eps": f"{epsilon:.3f}"}
+    def close(self) -> None:
+        """Stop the training games (native threads) and close metrics.csv's writers."""
+        if self.loop is not None:
+            self.loop.close()
+            self.loop = None
 
     # ------------------------------------------------------------------ evaluation and files
     def evaluate(
         self, episodes: int = 10, protocol: str = "machado", epsilon: float | None = None, seed: int = 0
     ) -> EvaluationResult:
-        """Play ``episodes`` whole games under a named protocol; see :mod:`dqnlib.evaluation`."""
-        return evaluate_agent(self, episodes=episodes, protocol=protocol, epsilon=epsilon, seed=seed)
+        """Play ``episodes`` whole games of the epsilon-greedy policy under a named protocol
+        (see :mod:`dqnlib.evaluation`); the agent's training generator is not touched."""
+        return evaluate_policy(
+            self.config.game,
+            lambda states, eps, rng: self.act(states, eps, rng=rng),
+            episodes=episodes,
+            protocol=protocol,
+            epsilon=epsilon,
+            seed=seed,
+        )
+
+    def state_dict(self, weights_only: bool = False) -> dict[str, Any]:
+        """Everything a checkpoint holds but the replay memory: ``online``, ``target`` and
+        ``optimizer`` (torch state dicts), ``config``, ``counters``, ``rng_state`` and
+        ``recent_scores`` (JSON values). ``weights_only`` keeps the online weights alone of the
+        three torch parts (for sharing a trained agent)."""
+        state: dict[str, Any] = {
+            "config": self.config.to_dict(),
+            "counters": dataclasses.asdict(self.counters),
+            "rng_state": self.rng.bit_generator.state,
+            "recent_scores": list(self.recent_scores),
+            "online": self.online.state_dict(),
+        }
+        if not weights_only:
+            state["target"] = self.target.state_dict()
+            state["optimizer"] = self.optimizer.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> str:
+        """Load what :meth:`state_dict` gave (from an agent of the same config); a weights-only
+        state copies the online weights into the target network and keeps a fresh optimizer.
+        Returns what was restored, in words; the training games restart with a seed that
+        depends on the step."""
+        self.online.load_state_dict(state["online"])
+        self.target.load_state_dict(state.get("target", state["online"]))
+        if "optimizer" in state:
+            self.optimizer.load_state_dict(state["optimizer"])
+            match_parameter_layouts(self.optimizer)
+        self.counters = Counters(**state["counters"])
+        self.rng.bit_generator.state = state["rng_state"]
+        self.recent_scores.clear()
+        self.recent_scores.extend(state["recent_scores"])
+        if self.loop is not None:
+            self.loop.restart_games()
+        optimizer = "optimizer" if "optimizer" in state else "a fresh optimizer (weights-only checkpoint)"
+        return f"step {self.counters.env_steps:,}, {self.counters.updates:,} updates, weights, {optimizer}"
 
     def save(self, path: str | os.PathLike, weights_only: bool = False) -> Path:
         """Write weights, optimizer, counters and config to a checkpoint directory (atomically);
         ``weights_only`` leaves out the target network and the optimizer (a quarter of the size)."""
-        return checkpoint.save_agent(self, path, weights_only=weights_only)
+        return checkpoint.save_checkpoint(path, self.state_dict(weights_only))
+
+    def save_run_checkpoint(self) -> Path:
+        """Checkpoint the run in :attr:`run_dir` with its replay memory, as ``step_N`` (training
+        does this by itself every ``checkpoint_every`` steps and when stopped)."""
+        if self.run_dir is None:
+            raise ValueError("this agent has no run_dir; use save(path)")
+        return checkpoint.save_run_checkpoint(
+            self.run_dir, self.state_dict(), self.replay_memory, with_replay=True
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike, run_dir: str | os.PathLike | None = None) -> DQNAgent:
-        """Rebuild an agent from a checkpoint directory written by :meth:`save`."""
-        return checkpoint.load_agent(cls, path, run_dir=run_dir)
+        """Rebuild an agent from a checkpoint directory written by :meth:`save` or by training.
+
+        The replay memory comes from this checkpoint, or else from the newest older checkpoint
+        of the same run that holds one, or else starts empty (learning then waits until it
+        holds ``learning_starts`` transitions again). :attr:`resumed` says what was restored.
+        """
+        path = Path(path)
+        state = checkpoint.load_checkpoint(path)
+        agent = cls._build(
+            TrainConfig.from_saved(state["config"]), None if run_dir is None else Path(run_dir)
+        )
+        try:
+            restored = agent.load_state_dict(state)
+        except Exception as error:  # noqa: BLE001 - torch raises many kinds for damaged or hostile files
+            raise ValueError(f"cannot load weights from {path / 'model.pt'}: {first_line(error)}") from None
+        replay = checkpoint.replay_memory_path(path)
+        if replay is not None:
+            agent.replay_memory = ReplayMemory.load(replay, expect=agent.replay_memory.spec)
+            memory = f"replay memory of {agent.replay_memory.transitions_added:,} transitions from {replay.parent.name}"
+        else:
+            memory = "no replay memory (it refills before learning goes on)"
+        agent.resumed = (
+            f"{restored}, counters and generator states, {memory}; environments restart their episodes"
+        )
+        return agent
+
+
+def match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give each saved optimizer state tensor its parameter's memory layout.
+
+    A checkpoint may hold Adam's moments channels-last (dqnlib used channels-last for bf16 on
+    CPUs, and still does on CUDA) while the parameters now have another layout. The fused step
+    pairs moments with weights by memory order, so a mismatch would update the wrong weights
+    without any error.
+    """
+    for parameter, values in optimizer.state.items():
+        for name, value in values.items():
+            if (
+                torch.is_tensor(value)
+                and value.shape == parameter.shape
+                and value.stride() != parameter.stride()
+            ):
+                values[name] = torch.empty_like(parameter, dtype=value.dtype).copy_(value)
 
 
 class AtariDQNAgent(DQNAgent):

@@ -1,4 +1,4 @@
-"""Write a directory so that readers see either the old one or the new one, whole."""
+"""Write a directory or a file so that readers see either the old one or the new one, whole."""
 
 from __future__ import annotations
 
@@ -39,3 +39,14 @@ def write_directory(target: Path, write: Callable[[Path], None]) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def write_file(target: Path, content: bytes) -> None:
+    """Write ``content`` to a file beside ``target`` and rename it over ``target``: readers see
+    the old file or the new one, whole."""
+    staging = target.with_name(f".{target.name}.tmp")
+    with open(staging, "wb") as file:
+        file.write(content)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(staging, target)

@@ -1,18 +1,21 @@
-"""Checkpoints: a directory per checkpoint, written beside its target and renamed into
-place, loadable without unpickling arbitrary objects (``torch.load(weights_only=True)``).
+"""Checkpoints: an agent's state dict (:meth:`DQNAgent.state_dict`) and replay memory in a
+directory per checkpoint, written beside its target and renamed into place, loadable
+without unpickling arbitrary objects (``torch.load(weights_only=True)``). This module
+knows no agent: it reads and writes dicts of tensors and JSON values.
 
 Layout of a checkpoint directory::
 
     state.json   format, version, config, counters, the agent's numpy generator state,
                  recent scores
-    model.pt     online and target weights, optimizer state, torch's RNG state (tensors only);
-                 a weights-only checkpoint (export_checkpoint) holds the online weights alone
+    model.pt     online and target weights, optimizer state (tensors only); a weights-only
+                 checkpoint holds the online weights alone
     replay/      the replay memory (run checkpoints only; see ReplayMemory.save)
 """
 
 from __future__ import annotations
 
 import csv
+import importlib.metadata
 import json
 import logging
 import math
@@ -22,17 +25,15 @@ import re
 import shutil
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import numpy as np
 import torch
 
 from dqnlib.atomic import require_writable, write_directory
-from dqnlib.config import TrainConfig
+from dqnlib.metrics import RENAMED
 from dqnlib.replay import ReplayMemory
 from dqnlib.validation import first_line, is_count
-
-if TYPE_CHECKING:
-    from dqnlib.agent import DQNAgent
 
 logger = logging.getLogger(__name__)
 
@@ -41,56 +42,64 @@ FORMAT_VERSION = 1
 _PREFIX = "step_"
 
 
+TENSOR_FIELDS = ("online", "target", "optimizer")  # model.pt; the other fields go to state.json
+
+
 def write_checkpoint(
-    agent: DQNAgent, directory: Path, with_replay: bool = False, weights_only: bool = False
+    directory: Path, state: dict[str, Any], replay_memory: ReplayMemory | None = None
 ) -> None:
-    """Write ``model.pt`` and ``state.json`` (and ``replay/`` with ``with_replay``) into an
-    existing, empty ``directory``; ``weights_only`` as in :func:`save_agent`. Not atomic by
-    itself: :func:`save_agent` writes into a staging directory and renames it."""
-    tensors = {"online": agent.online.state_dict()}
-    if not weights_only:
-        tensors |= {
-            "target": agent.target.state_dict(),
-            "optimizer": agent.optimizer.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-        }
+    """Write ``state`` (an agent's :meth:`state_dict`) as ``model.pt`` and ``state.json``, and
+    ``replay_memory`` as ``replay/``, into an existing, empty ``directory``. Not atomic by
+    itself: :func:`save_checkpoint` writes into a staging directory and renames it."""
+    tensors = {name: state[name] for name in TENSOR_FIELDS if name in state}
     try:
         torch.save(tensors, directory / "model.pt")
     except RuntimeError as error:  # torch reports a failed write (a full disk) as RuntimeError
         raise OSError(f"writing model.pt failed ({str(error).strip().splitlines()[0]})") from None
-    if with_replay:
-        agent.replay_memory.save(directory / "replay")
-    from dqnlib import __version__
-
-    state = {
+    if replay_memory is not None:
+        replay_memory.save(directory / "replay")
+    document = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
-        "dqnlib_version": __version__,
-        "config": agent.config.to_dict(),
-        "counters": vars(agent.state),
-        "rng_state": agent.rng.bit_generator.state,
-        "recent_scores": list(agent.recent_scores),
+        "dqnlib_version": importlib.metadata.version("dqnlib"),
     }
+    document |= {name: value for name, value in state.items() if name not in TENSOR_FIELDS}
     with open(directory / "state.json", "w") as file:
-        json.dump(state, file, indent=1)
+        json.dump(document, file, indent=1)
         file.flush()
         os.fsync(file.fileno())
 
 
-def save_agent(
-    agent: DQNAgent, path: str | os.PathLike, with_replay: bool = False, weights_only: bool = False
+def save_checkpoint(
+    path: str | os.PathLike, state: dict[str, Any], replay_memory: ReplayMemory | None = None
 ) -> Path:
-    """Save weights, optimizer, counters, config and generator states to directory ``path``.
+    """Write a checkpoint directory at ``path`` atomically (see :func:`write_checkpoint`)."""
+    return write_directory(Path(path), lambda directory: write_checkpoint(directory, state, replay_memory))
 
-    ``weights_only`` keeps only the online network's weights in ``model.pt`` (a quarter of
-    the size: no target network, no optimizer state), for shipping a trained agent; loading
-    it copies them into the target network and starts a fresh optimizer.
-    """
-    if with_replay and weights_only:
-        raise ValueError("a weights-only checkpoint cannot hold the replay memory")
-    return write_directory(
-        Path(path), lambda directory: write_checkpoint(agent, directory, with_replay, weights_only)
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """A checkpoint's state dict (tensors on the CPU), every field checked; a missing, foreign,
+    damaged or crafted checkpoint is a one-line ValueError naming the file."""
+    path = Path(path)
+    state = read_state(path)
+    tensors = load_tensors(path / "model.pt", "cpu")
+    state = {
+        name: value for name, value in state.items() if name not in ("format", "version", "dqnlib_version")
+    }
+    return state | {name: tensors[name] for name in TENSOR_FIELDS if name in tensors}
+
+
+def replay_memory_path(path: str | os.PathLike) -> Path | None:
+    """The replay memory that resuming from checkpoint ``path`` reads: its own, or else the
+    newest older one of the same run, or None."""
+    path = Path(path)
+    older = (
+        [p for p in run_checkpoints(path.parent.parent) if p.name < path.name]
+        if _is_step_name(path.name)
+        else []
     )
+    with_replay = [p / "replay" for p in [*older, path] if (p / "replay").is_dir()]
+    return with_replay[-1] if with_replay else None
 
 
 def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Path:
@@ -121,11 +130,13 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike) -> 
                 open(directory / "metrics.csv", "w", newline="") as target,
             ):
                 rows = csv.DictReader(source)
-                if "agent_step" not in (rows.fieldnames or []):
-                    raise ValueError(f"{metrics} has no column 'agent_step'; is it a dqnlib metrics.csv?")
-                writer = csv.DictWriter(target, fieldnames=rows.fieldnames or [])
-                writer.writeheader()
-                writer.writerows(row for row in rows if int(row["agent_step"]) <= steps)
+                columns = [RENAMED.get(name, name) for name in rows.fieldnames or []]
+                if "env_step" not in columns:
+                    raise ValueError(f"{metrics} has no column 'env_step'; is it a dqnlib metrics.csv?")
+                step_column = (rows.fieldnames or [])[columns.index("env_step")]
+                writer = csv.writer(target)
+                writer.writerow(columns)
+                writer.writerows(row.values() for row in rows if int(row[step_column]) <= steps)
             ax = plot_learning_curve(directory / "metrics.csv")
             ax.set_title(f"{state['config']['game']}: learning curve of the run up to step {steps:,}")
             ax.figure.savefig(directory / "learning_curve.png", dpi=100, bbox_inches="tight")
@@ -182,7 +193,7 @@ _COUNTERS = ("env_steps", "updates", "games", "last_target_sync")
 
 
 def _check_state_fields(file: Path, state: dict[str, Any]) -> None:
-    """Every field restore() reads, of the right type and range; else a one-line ValueError
+    """Every JSON field an agent's ``load_state_dict`` reads, of the right type and range; else a one-line ValueError
     naming the file and the field."""
 
     def bad(field: str, what: str) -> ValueError:
@@ -205,89 +216,13 @@ def _check_state_fields(file: Path, state: dict[str, Any]) -> None:
     ahead = ahead if isinstance(ahead, int) and not isinstance(ahead, bool) else 1
     if counters["last_target_sync"] > counters["env_steps"] + ahead:
         raise bad("counters.last_target_sync", "is later than counters.env_steps")
+    try:
+        np.random.default_rng().bit_generator.state = state["rng_state"]
+    except (KeyError, TypeError, ValueError) as error:
+        raise bad("rng_state", f"is not a generator state ({first_line(error)})") from None
     scores = state["recent_scores"]
     if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in scores):
         raise bad("recent_scores", "must hold finite numbers")
-
-
-def load_agent(
-    cls: type[DQNAgent], path: str | os.PathLike, run_dir: str | os.PathLike | None = None
-) -> DQNAgent:
-    """Rebuild an agent of class ``cls`` from a checkpoint directory."""
-    from dqnlib.agent import DQNAgent
-
-    path = Path(path)
-    config = TrainConfig.from_saved(read_state(path)["config"])
-    agent = cls.__new__(cls)
-    DQNAgent.__init__(agent, config, run_dir=run_dir, resume=False)
-    restore(agent, path)
-    return agent
-
-
-def match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
-    """Give each saved optimizer state tensor its parameter's memory layout.
-
-    A checkpoint may hold Adam's moments channels-last (dqnlib used channels-last for bf16 on
-    CPUs, and still does on CUDA) while the parameters now have another layout. The fused step
-    pairs moments with weights by memory order, so a mismatch would update the wrong weights
-    without any error.
-    """
-    for parameter, values in optimizer.state.items():
-        for name, value in values.items():
-            if (
-                torch.is_tensor(value)
-                and value.shape == parameter.shape
-                and value.stride() != parameter.stride()
-            ):
-                values[name] = torch.empty_like(parameter, dtype=value.dtype).copy_(value)
-
-
-def restore(agent: DQNAgent, path: Path) -> str:
-    """Load a checkpoint into ``agent`` (built from the same config); returns what was restored.
-
-    The replay memory comes from this checkpoint, or else from the newest older checkpoint
-    of the same run that holds one, or else starts empty (learning then waits until it
-    holds ``learning_starts`` transitions again).
-    """
-    from dqnlib.agent import TrainingState
-
-    state = read_state(path)
-    weights = load_tensors(path / "model.pt", agent.device)
-    try:
-        agent.online.load_state_dict(weights["online"])
-        agent.target.load_state_dict(weights.get("target", weights["online"]))
-        if "optimizer" in weights:
-            agent.optimizer.load_state_dict(weights["optimizer"])
-            match_parameter_layouts(agent.optimizer)
-            torch.set_rng_state(weights["torch_rng"])
-    except Exception as error:  # noqa: BLE001 - torch raises many kinds for damaged or hostile files
-        raise ValueError(f"cannot load weights from {path / 'model.pt'}: {first_line(error)}") from None
-    agent.state = TrainingState(**state["counters"])
-    try:
-        agent.rng.bit_generator.state = state["rng_state"]
-    except (KeyError, TypeError, ValueError) as error:
-        raise ValueError(
-            f"{path / 'state.json'}: field 'rng_state' is not a generator state ({error})"
-        ) from None
-    agent.recent_scores.extend(state["recent_scores"])
-    older = (
-        [p for p in run_checkpoints(path.parent.parent) if p.name < path.name]
-        if path.name.startswith(_PREFIX)
-        else []
-    )
-    with_replay = [p for p in [*older, path] if (p / "replay").is_dir()]
-    if with_replay:
-        loaded = ReplayMemory.load(with_replay[-1] / "replay", expect=agent.replay_memory.spec)
-        agent.replay_memory = loaded
-        memory = f"replay memory of {loaded.transitions_added:,} transitions from {with_replay[-1].name}"
-    else:
-        memory = "no replay memory (it refills before learning goes on)"
-    agent._restart_games()  # with a seed that depends on the step
-    restored = "optimizer" if "optimizer" in weights else "a fresh optimizer (weights-only checkpoint)"
-    return (
-        f"resumed from {path}: step {agent.state.env_steps:,}, {agent.state.updates:,} updates, weights, "
-        f"{restored}, counters and generator states, {memory}; environments restart their episodes"
-    )
 
 
 def _is_step_name(name: str) -> bool:
@@ -354,8 +289,11 @@ def recover_checkpoints(directory: Path) -> None:
             shutil.rmtree(partial, ignore_errors=True)
 
 
-def save_run_checkpoint(agent: DQNAgent, run_dir: Path, with_replay: bool = False) -> Path:
-    """Checkpoint a run and prune all but the newest few (and the newest with a replay memory).
+def save_run_checkpoint(
+    run_dir: Path, state: dict[str, Any], replay_memory: ReplayMemory, with_replay: bool = False
+) -> Path:
+    """Checkpoint a run at ``RUN_DIR/checkpoints/step_N`` and prune all but the newest few (and
+    the newest with a replay memory), as ``state["config"]`` says.
 
     The replay memory goes into every ``replay_checkpoint_every``-th checkpoint, and into
     any checkpoint asked ``with_replay`` (the last one of a run, or one written on a stop).
@@ -364,20 +302,22 @@ def save_run_checkpoint(agent: DQNAgent, run_dir: Path, with_replay: bool = Fals
         CheckpointError: one line, when the run directory cannot be written; the
             checkpoints already there are left as they were.
     """
-    target = run_dir / "checkpoints" / f"{_PREFIX}{agent.state.env_steps:010d}"
-    count = agent.state.env_steps // agent.config.checkpoint_every
-    with_replay = with_replay or count % agent.config.replay_checkpoint_every == 0
+    config, steps = state["config"], state["counters"]["env_steps"]
+    target = run_dir / "checkpoints" / f"{_PREFIX}{steps:010d}"
+    with_replay = (
+        with_replay or (steps // config["checkpoint_every"]) % config["replay_checkpoint_every"] == 0
+    )
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(json.dumps(agent.config.to_dict(), indent=1))
-        path = save_agent(agent, target, with_replay=with_replay)
+        (run_dir / "config.json").write_text(json.dumps(config, indent=1))
+        path = save_checkpoint(target, state, replay_memory if with_replay else None)
     except OSError as error:
         raise CheckpointError(
             f"cannot write checkpoint {target}: {error.strerror or error}; training stopped, older checkpoints kept"
         ) from None
     checkpoints = run_checkpoints(run_dir)
     with_memory = [p for p in checkpoints if (p / "replay").is_dir()][-1:]
-    for old in checkpoints[: -agent.config.keep_checkpoints]:
+    for old in checkpoints[: -config["keep_checkpoints"]]:
         if old not in with_memory:
             # Renamed away first: a kill during the deletion leaves a hidden folder that the next
             # start removes, never a step_N folder with part of its files.

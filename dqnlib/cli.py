@@ -11,13 +11,13 @@ from pathlib import Path
 
 import ale_py
 
-from dqnlib.agent import TrainingDiverged
 from dqnlib.atomic import require_writable
 from dqnlib.checkpoint import CheckpointError
 from dqnlib.config import MAX_SEED
 from dqnlib.games import list_games, minimal_action_set
 from dqnlib.metrics import MetricsError
 from dqnlib.sweep import MissingExtra
+from dqnlib.training import TrainingDiverged
 from dqnlib.validation import first_line
 
 
@@ -140,7 +140,6 @@ def _parse_value(text: str) -> object:
 
 def _train(args: argparse.Namespace) -> int:
     from dqnlib.agent import DQNAgent
-    from dqnlib.checkpoint import save_run_checkpoint
     from dqnlib.config import make_config
 
     overrides = {name: _parse_value(value) for name, value in args.set}
@@ -154,24 +153,24 @@ def _train(args: argparse.Namespace) -> int:
     config = make_config(args.preset, seed=args.seed, **overrides)
     run_dir = args.run_dir or Path("runs") / config.game.lower().replace("/", "_")
     _writable_directory(run_dir, "--run-dir" if args.run_dir else "the run directory")
-    agent = DQNAgent(config, run_dir=run_dir)
+    agent = DQNAgent.start_or_resume(config, run_dir)
     if agent.resumed is None:  # a resume is reported by the agent itself (logged on stderr)
         print(f"new run in {run_dir}: {config.game}, preset {args.preset}, seed {config.seed}")
-    remaining = args.steps - agent.state.env_steps
+    remaining = args.steps - agent.counters.env_steps
     if remaining <= 0:
         print(
-            f"{run_dir} already holds {agent.state.env_steps:,} steps (target {args.steps:,}); nothing to do"
+            f"{run_dir} already holds {agent.counters.env_steps:,} steps (target {args.steps:,}); nothing to do"
         )
         return
     agent.train(remaining)
     if agent.stopped_by is not None:
         print(
-            f"stopped by {agent.stopped_by} at step {agent.state.env_steps:,}; checkpoint written to {run_dir}; "
+            f"stopped by {agent.stopped_by} at step {agent.counters.env_steps:,}; checkpoint written to {run_dir}; "
             "run the same command to continue"
         )
         return 130
-    path = save_run_checkpoint(agent, run_dir, with_replay=True)
-    print(f"done: {agent.state.env_steps:,} steps; checkpoint {path}")
+    path = agent.save_run_checkpoint()
+    print(f"done: {agent.counters.env_steps:,} steps; checkpoint {path}")
     return 0
 
 

@@ -1,33 +1,87 @@
 """Per-game metrics: rows of ``metrics.csv`` in the run directory, and TensorBoard
 scalars under ``<run_dir>/tensorboard`` when the ``tensorboard`` package is installed
-(``pip install dqnlib[tensorboard]``)."""
+(``pip install dqnlib[tensorboard]``).
+
+Columns, one row per finished game:
+
+- ``env_step``: environment steps so far, summed over the vector environments (4 frames each);
+- ``game``: games finished so far;
+- ``score``: the game's raw score (unclipped, summed across lives);
+- ``loss``: the mean Huber loss of the last 100 updates (NaN before learning starts);
+- ``epsilon``: the exploration rate at that step;
+- ``env_steps_per_s``: environment steps per second since this training call started.
+"""
 
 from __future__ import annotations
 
 import csv
 import importlib.util
+import os
 from pathlib import Path
 
-FIELDS = ("agent_step", "episode", "return", "loss", "epsilon", "fps")
+import numpy as np
+
+from dqnlib.atomic import write_file
+
+FIELDS = ("env_step", "game", "score", "loss", "epsilon", "env_steps_per_s")
+#: Names of dqnlib 0.1's columns; files that have them are read (and appended to) under the new ones.
+RENAMED = {"agent_step": "env_step", "episode": "game", "return": "score", "fps": "env_steps_per_s"}
+REQUIRED_COLUMNS = ("env_step", "score")
 
 
 class MetricsError(RuntimeError):
     """metrics.csv could not be written (full disk, no permission)."""
 
 
+def _columns(header: list[str]) -> list[str]:
+    return [RENAMED.get(name, name) for name in header]
+
+
+def read_metrics(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Columns of a run's metrics.csv as float arrays, keyed by :data:`FIELDS`' names; a file
+    without the step and score columns, or with a value that is not a number, is a one-line
+    ValueError."""
+    with open(path, newline="") as file:
+        rows = list(csv.reader(file))
+    columns = _columns(rows[0]) if rows else []
+    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+    if missing:
+        raise ValueError(f"{path} has no column {missing[0]!r}; is it a dqnlib metrics.csv?")
+    if len(rows) < 2:
+        raise ValueError(f"{path} holds no games yet")
+    if any(len(row) != len(columns) for row in rows[1:]):
+        raise ValueError(f"{path} has a row whose length differs from its header")
+    try:
+        values = np.array(rows[1:], dtype=np.float64)  # (games, columns)
+    except ValueError:
+        raise ValueError(f"{path} holds a value that is not a number") from None
+    return {name: values[:, i] for i, name in enumerate(columns)}
+
+
 class MetricsLogger:
-    """Appends one row per finished game; ``return`` is the raw game score."""
+    """Appends one row per finished game to ``run_dir/metrics.csv``."""
 
     def __init__(self, run_dir: Path) -> None:
         self.path = run_dir / "metrics.csv"
+        self._rename_old_header()
         self._writer = None
         if importlib.util.find_spec("tensorboard") is not None:
             from torch.utils.tensorboard import SummaryWriter
 
             self._writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
+    def _rename_old_header(self) -> None:
+        """A run begun by dqnlib 0.1 goes on under the new column names (same values)."""
+        if not self.path.is_file():
+            return
+        text = self.path.read_text()
+        header, _, rest = text.partition("\n")
+        renamed = ",".join(_columns(header.split(",")))
+        if renamed != header:
+            write_file(self.path, f"{renamed}\n{rest}".encode())
+
     def log_game(
-        self, agent_step: int, episode: int, score: float, loss: float, epsilon: float, fps: float
+        self, env_step: int, game: int, score: float, loss: float, epsilon: float, env_steps_per_s: float
     ) -> None:
         new = not self.path.exists()
         try:
@@ -35,14 +89,14 @@ class MetricsLogger:
                 writer = csv.writer(file)
                 if new:
                     writer.writerow(FIELDS)
-                writer.writerow([agent_step, episode, score, loss, epsilon, fps])
+                writer.writerow([env_step, game, score, loss, epsilon, env_steps_per_s])
         except OSError as error:
             raise MetricsError(f"cannot write {self.path}: {error.strerror or error}") from None
         if self._writer is not None:
-            self._writer.add_scalar("game/raw_score", score, agent_step)
-            self._writer.add_scalar("loss/huber", loss, agent_step)
-            self._writer.add_scalar("schedule/epsilon", epsilon, agent_step)
-            self._writer.add_scalar("speed/env_steps_per_s", fps, agent_step)
+            self._writer.add_scalar("game/raw_score", score, env_step)
+            self._writer.add_scalar("loss/huber", loss, env_step)
+            self._writer.add_scalar("schedule/epsilon", epsilon, env_step)
+            self._writer.add_scalar("speed/env_steps_per_s", env_steps_per_s, env_step)
 
     def close(self) -> None:
         if self._writer is not None:

@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-import csv
 import os
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-REQUIRED_COLUMNS = ("agent_step", "return")
-
-
-def read_metrics(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Columns of a run's metrics.csv as float arrays; a file without the step and score
-    columns, or with a value that is not a number, is a one-line ValueError."""
-    with open(path, newline="") as file:
-        reader = csv.DictReader(file)
-        missing = [name for name in REQUIRED_COLUMNS if name not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path} has no column {missing[0]!r}; is it a dqnlib metrics.csv?")
-        rows = list(reader)
-    if not rows:
-        raise ValueError(f"{path} holds no episodes yet")
-    try:
-        return {name: np.array([float(row[name]) for row in rows]) for name in reader.fieldnames}
-    except (TypeError, ValueError):
-        raise ValueError(f"{path} holds a value that is not a number") from None
+from dqnlib.metrics import read_metrics
 
 
 def plot_learning_curve(path: str | os.PathLike, window: int = 20, ax: plt.Axes | None = None) -> plt.Axes:
     """Raw game score per game against environment steps, with a moving average."""
     metrics = read_metrics(path)
     ax = ax or plt.subplots(figsize=(7, 4))[1]
-    steps, scores = metrics["agent_step"], metrics["return"]
+    steps, scores = metrics["env_step"], metrics["score"]
     ax.plot(steps, scores, ".", alpha=0.3, label="game score")
     if len(scores) >= window:
         smooth = np.convolve(scores, np.ones(window) / window, mode="valid")

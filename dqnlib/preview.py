@@ -47,11 +47,11 @@ class LivePreview:
 
     def __call__(self, agent: DQNAgent) -> None:
         """Record the games finished since the last call, render, and update the display."""
-        new_games = agent.state.games - self._games_seen
+        new_games = agent.counters.games - self._games_seen
         if new_games > 0:  # agent.recent_scores keeps only the last 100 raw game scores
             fresh = list(agent.recent_scores)[-min(new_games, len(agent.recent_scores)) :]
-            self.scores.extend((agent.state.env_steps, score) for score in fresh)
-            self._games_seen = agent.state.games
+            self.scores.extend((agent.counters.env_steps, score) for score in fresh)
+            self._games_seen = agent.counters.games
         try:
             from IPython.display import Image, display
         except ImportError:
@@ -66,7 +66,7 @@ class LivePreview:
     def render(self, agent: DQNAgent) -> bytes:
         """The preview as PNG bytes: ``agent.observations[0][-1]``, the newest (84, 84) uint8
         frame of environment 0, beside ``self.scores`` against environment steps."""
-        steps = agent.state.env_steps
+        steps = agent.counters.env_steps
         fig = Figure(figsize=(9.6, 3.6), dpi=self.dpi, layout="constrained")
         FigureCanvasAgg(fig)
         frame_ax, curve_ax = fig.subplots(1, 2, width_ratios=[1, 2.2])
@@ -88,7 +88,7 @@ class LivePreview:
         curve_ax.set_title(f"learning curve: {len(self.scores)} games")
         fig.suptitle(
             f"{agent.config.game}, step {steps:,}, epsilon {agent.config.epsilon(steps):.3f}, "
-            f"{agent.state.updates:,} updates"
+            f"{agent.counters.updates:,} updates"
         )
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png")

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from dqnlib import aggregate
 from dqnlib.config import TrainConfig
-from dqnlib.plotting import read_metrics
+from dqnlib.metrics import read_metrics
 from dqnlib.published import AGENTS, dopamine_curves, dopamine_source, training_return_per_iteration
 from dqnlib.sweep import VARIANTS, read_final
 
@@ -47,13 +47,13 @@ class SweepRun:
         the step of its last finished training game."""
         if self.final and isinstance(self.final.get("env_steps"), int):
             return self.final["env_steps"]
-        return int(self.metrics["agent_step"][-1]) if self.metrics is not None else 0
+        return int(self.metrics["env_step"][-1]) if self.metrics is not None else 0
 
     def per_iteration(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Mean training return per 250,000 environment steps (Dopamine's iteration)."""
         if self.metrics is None:
             return np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64)
-        return training_return_per_iteration(self.metrics["agent_step"], self.metrics["return"], self.reached)
+        return training_return_per_iteration(self.metrics["env_step"], self.metrics["score"], self.reached)
 
 
 def collect_runs(sweep_dir: str | os.PathLike) -> list[SweepRun]:
@@ -338,7 +338,7 @@ def _plot_curves(runs: list[SweepRun], games: list[str], variants: list[str]) ->
     axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()
     for ax, game in zip(axes, games, strict=False):
         with_metrics = [r for r in runs if r.game == game and r.metrics is not None]
-        end = max((r.metrics["agent_step"][-1] for r in with_metrics), default=1.0)
+        end = max((r.metrics["env_step"][-1] for r in with_metrics), default=1.0)
         grid = np.linspace(0.0, end, CURVE_POINTS)
         for variant in variants:
             curves = [_smoothed(r.metrics, grid) for r in with_metrics if r.variant == variant]
@@ -393,7 +393,7 @@ def _plot_curves(runs: list[SweepRun], games: list[str], variants: list[str]) ->
 def _smoothed(metrics: dict[str, np.ndarray], grid: np.ndarray) -> np.ndarray:
     """A run's training scores as a running mean of the last CURVE_WINDOW games, at ``grid``
     environment steps (NaN outside the steps the run covered)."""
-    steps, returns = metrics["agent_step"], metrics["return"]
+    steps, returns = metrics["env_step"], metrics["score"]
     sums = np.concatenate([[0.0], np.cumsum(returns)])
     starts = np.maximum(np.arange(len(returns)) - CURVE_WINDOW + 1, 0)
     running = (sums[1:] - sums[starts]) / (np.arange(len(returns)) + 1 - starts)

@@ -23,7 +23,7 @@ import gymnasium
 import torch
 
 from dqnlib.agent import DQNAgent
-from dqnlib.checkpoint import newest_run_checkpoint, read_state, save_run_checkpoint
+from dqnlib.checkpoint import newest_run_checkpoint, read_state
 from dqnlib.config import TrainConfig, make_config
 from dqnlib.games import display_name, is_atari, resolve_game
 from dqnlib.validation import first_line
@@ -180,36 +180,36 @@ def run_one(spec: RunSpec, threads: int = 1) -> RunResult:
     result = _result(spec, FAILED)
     agent = None
     try:
-        agent = DQNAgent(spec.config, spec.run_dir)
-        remaining = spec.steps - agent.state.env_steps
+        agent = DQNAgent.start_or_resume(spec.config, spec.run_dir)
+        remaining = spec.steps - agent.counters.env_steps
         if remaining > 0:
             agent.train(remaining)
             if agent.stopped_by is not None:
-                result.status, result.env_steps = STOPPED, agent.state.env_steps
+                result.status, result.env_steps = STOPPED, agent.counters.env_steps
                 result.error = (
-                    f"stopped by {agent.stopped_by} at step {agent.state.env_steps:,}; checkpoint written"
+                    f"stopped by {agent.stopped_by} at step {agent.counters.env_steps:,}; checkpoint written"
                 )
                 return result
-            save_run_checkpoint(agent, spec.run_dir, with_replay=True)
+            agent.save_run_checkpoint()
         evaluation = agent.evaluate(spec.eval_episodes, protocol=spec.protocol, seed=spec.seed)
         final = {
             "game": spec.game,
             "variant": spec.variant,
             "seed": spec.seed,
-            "env_steps": agent.state.env_steps,
+            "env_steps": agent.counters.env_steps,
             "protocol": evaluation.protocol,
             "epsilon": evaluation.epsilon,
             "scores": evaluation.scores,
             "mean": evaluation.mean,
         }
         _write_json(spec.run_dir / "final.json", final)
-        result.status, result.env_steps, result.score = FINISHED, agent.state.env_steps, evaluation.mean
+        result.status, result.env_steps, result.score = FINISHED, agent.counters.env_steps, evaluation.mean
     except Exception as error:  # noqa: BLE001 - a failed run is reported and the sweep goes on
         result.error = f"{type(error).__name__}: {first_line(error)}"
-        result.env_steps = agent.state.env_steps if agent is not None else 0
+        result.env_steps = agent.counters.env_steps if agent is not None else 0
     finally:
         if agent is not None:
-            agent.env.close()
+            agent.close()
     return result
 
 

@@ -60,7 +60,7 @@ def test_split_training_equals_one_call_bit_for_bit():
     split = AtariDQNAgent(preset="tiny", seed=3)
     split.train(300)
     split.train(300)
-    assert whole.state == split.state and whole.state.updates > 0
+    assert whole.counters == split.counters and whole.counters.updates > 0
     for a, b in zip(weights(whole), weights(split), strict=True):
         assert torch.equal(a, b)
     np.testing.assert_array_equal(whole.replay_memory.frames, split.replay_memory.frames)
@@ -71,6 +71,27 @@ def test_same_seed_same_first_actions_other_seed_other_weights():
     a, b, c = (AtariDQNAgent(preset="tiny", seed=s) for s in (1, 1, 2))
     np.testing.assert_array_equal(a.act(state, 0.5), b.act(state, 0.5))
     assert not all(torch.equal(x, y) for x, y in zip(weights(a), weights(c), strict=True))
+
+
+def test_the_callers_global_random_states_are_left_alone(tmp_path):
+    """Building, training, checkpointing, loading and evaluating draw only from the agent's
+    own generators: Python's, numpy's and torch's global states are as the caller left them,
+    and the initial weights depend on the config's seed alone."""
+    random.seed(5)
+    np.random.seed(5)
+    torch.manual_seed(5)
+    before = random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state()
+    agent = AtariDQNAgent(preset="tiny", seed=0, run_dir=tmp_path, learning_starts=200)
+    agent.train(300, progress_bar=False)
+    DQNAgent.load(agent.save_run_checkpoint()).evaluate(1, protocol="nature")
+    after = random.getstate(), np.random.get_state()[1], torch.get_rng_state()
+    assert after[0] == before[0]
+    np.testing.assert_array_equal(after[1], before[1])
+    assert torch.equal(after[2], before[2])
+    torch.manual_seed(6)
+    again = AtariDQNAgent(preset="tiny", seed=0)
+    fresh = AtariDQNAgent(preset="tiny", seed=0)
+    assert all(torch.equal(x, y) for x, y in zip(weights(again), weights(fresh), strict=True))
 
 
 def test_acting_with_epsilon_one_skips_the_network_and_draws_the_same_actions():
@@ -102,14 +123,14 @@ def test_an_error_in_an_update_mid_step_leaves_the_agent_able_to_train_on(preset
     with pytest.raises(RuntimeError, match="update failed"):
         agent.train(100)
     del agent.learn
-    steps, transitions = agent.state.env_steps, agent.replay_memory.transitions_added
+    steps, transitions = agent.counters.env_steps, agent.replay_memory.transitions_added
     agent.train(100)
-    assert agent.state.env_steps == steps + 100
+    assert agent.counters.env_steps == steps + 100
     assert agent.replay_memory.transitions_added > transitions + 90  # a few steps start new episodes
 
 
 def test_auto_precision_keeps_the_mlp_in_fp32():
-    """bf16 made CartPole learn worse (benchmarks/bench_precision.py); "auto" leaves it to the
+    """bf16 made CartPole learn worse (BENCHMARKS.md, "Speed settings and learning"); "auto" leaves it to the
     Atari network, and asking for bf16 still gets it where the CPU has it."""
     assert not DQNAgent(make_config("cartpole", precision="auto")).bf16
     atari = AtariDQNAgent(preset="tiny", precision="auto")
@@ -124,13 +145,13 @@ def test_the_progress_bar_can_be_turned_off(capsys):
     agent.train(40)
     err = capsys.readouterr().err
     assert "DQN Breakout" in err
-    assert agent.state.env_steps == 80
+    assert agent.counters.env_steps == 80
     assert "80/80" in err and " 0/40" not in err  # the run's position, not the call's
     assert "steps/s=" not in err  # one rate: tqdm's own
 
 
 def test_the_progress_bar_shows_score_and_epsilon_every_few_seconds(capsys, monkeypatch):
-    monkeypatch.setattr(dqnlib.agent, "POSTFIX_SECONDS", 0.0)
+    monkeypatch.setattr(dqnlib.training, "POSTFIX_SECONDS", 0.0)
     agent = AtariDQNAgent(preset="tiny", seed=0, log_every=100_000)
     agent.train(600)  # the fields refresh by the clock, long before log_every
     err = capsys.readouterr().err
@@ -280,12 +301,12 @@ def test_the_convolutions_learn_on_real_breakout_batches():
 def test_breakout_end_to_end(tmp_path):
     agent = AtariDQNAgent("Breakout", preset="tiny", seed=0, run_dir=tmp_path / "run")
     agent.train(2_000, save_path=tmp_path / "saved")
-    assert agent.state.updates > 0 and np.isfinite(agent.recent_losses).all()
+    assert agent.counters.updates > 0 and np.isfinite(agent.recent_losses).all()
     assert (tmp_path / "run" / "metrics.csv").is_file()
     loaded = AtariDQNAgent.load(tmp_path / "saved")
     probe = agent.replay_memory.sample(16).states
     np.testing.assert_array_equal(agent.act(probe, 0.0), loaded.act(probe, 0.0))
-    assert loaded.state == agent.state
+    assert loaded.counters == agent.counters
     result = loaded.evaluate(1, protocol="nature")
     assert result.protocol == "nature" and result.epsilon == 0.05 and len(result.scores) == 1
     assert "nature protocol" in str(result)
@@ -301,7 +322,7 @@ def test_the_original_exploration_workflow(tmp_path):
     assert 0 <= action < 4 and reward in (-1.0, 0.0, 1.0) and isinstance(done, bool)
     assert e[0][0].shape == (84, 84) and e[0].dtype == np.uint8  # channels first: e[0][0] is a frame
     agent.train(100, save_path=tmp_path / "checkpoints" / "Breakout-v0-50")
-    assert agent.state.env_steps == 600
+    assert agent.counters.env_steps == 600
     assert (tmp_path / "checkpoints" / "Breakout-v0-50" / "model.pt").is_file()
     state = agent.preprocess_observation(np.zeros((210, 160, 3), np.uint8), None)
     assert state.shape == (4, 84, 84)

@@ -3,8 +3,8 @@ import pytest
 
 import dqnlib
 from dqnlib import AtariOptions
-from dqnlib.agent import make_training_env
 from dqnlib.protocols import PROTOCOLS
+from dqnlib.training import make_training_env
 
 DETERMINISTIC = {"noop_max": 0, "sticky_action_probability": 0.0}
 

@@ -24,7 +24,7 @@ def test_preview_renders_a_new_png_on_each_callback_and_records_every_game() -> 
         width, height = Image.open(io.BytesIO(png)).size
         assert width > 300 and height > 100
     assert first != second
-    assert agent.state.games >= 2  # random Breakout ends a game within a few hundred steps
+    assert agent.counters.games >= 2  # random Breakout ends a game within a few hundred steps
     assert [score for _, score in preview.scores] == list(agent.recent_scores)
     steps = [step for step, _ in preview.scores]
     assert steps == sorted(steps) and all(step % 200 == 0 and step <= 800 for step in steps)

@@ -39,7 +39,7 @@ def _write_run(directory, scores_by_window, reached, protocol="machado"):
     (directory / "config.json").write_text(json.dumps(make_config(protocol=protocol).to_dict()))
     with open(directory / "metrics.csv", "w", newline="") as file:
         writer = csv.writer(file)
-        writer.writerow(["agent_step", "episode", "return", "loss", "epsilon", "fps"])
+        writer.writerow(["env_step", "game", "score", "loss", "epsilon", "env_steps_per_s"])
         game = 0
         for window, scores in enumerate(scores_by_window):
             for i, score in enumerate(scores):
@@ -94,10 +94,10 @@ def test_report_ignores_a_final_json_without_its_protocol_with_a_warning(tmp_pat
 
 
 def test_a_metrics_csv_without_its_columns_is_one_line(tmp_path):
-    from dqnlib.plotting import read_metrics
+    from dqnlib.metrics import read_metrics
 
     (tmp_path / "metrics.csv").write_text("step,score\n1,2\n")
-    with pytest.raises(ValueError, match="has no column 'agent_step'"):
+    with pytest.raises(ValueError, match="has no column 'env_step'"):
         read_metrics(tmp_path / "metrics.csv")
     (tmp_path / "metrics.csv").write_text("agent_step,return\n1,two\n")
     with pytest.raises(ValueError, match="not a number"):

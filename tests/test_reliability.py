@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 import torch
 
-from dqnlib import AtariDQNAgent, DQNAgent, TrainConfig
-from dqnlib.agent import TrainingDiverged
+from dqnlib import AtariDQNAgent, DQNAgent, TrainConfig, make_config
 from dqnlib.checkpoint import CheckpointError, run_checkpoints
 from dqnlib.cli import main as cli_main
+from dqnlib.training import TrainingDiverged
 
 
 def tree_digest(directory: Path) -> dict[str, str]:
@@ -49,12 +49,12 @@ def saved_run(tmp_path_factory) -> Path:
 def test_resume_restores_the_learner_bit_for_bit_and_two_resumes_agree(saved_run):
     newest = run_checkpoints(saved_run)[-1]
     first, second = DQNAgent.load(newest), DQNAgent.load(newest)
-    assert first.state.env_steps == 600 and first.state.updates > 0
+    assert first.counters.env_steps == 600 and first.counters.updates > 0
     assert len(first.replay_memory) == len(second.replay_memory) > 0
     first.train(400)
     second.train(400)
     assert same_weights(first, second)
-    assert first.state == second.state
+    assert first.counters == second.counters
 
 
 def test_sigint_ends_the_step_writes_a_checkpoint_and_train_continues(tmp_path):
@@ -66,10 +66,10 @@ def test_sigint_ends_the_step_writes_a_checkpoint_and_train_continues(tmp_path):
     finally:
         timer.cancel()
     assert agent.stopped_by == "SIGINT"
-    stopped_at = agent.state.env_steps
+    stopped_at = agent.counters.env_steps
     assert run_checkpoints(tmp_path)[-1].name == f"step_{stopped_at:010d}"
     agent.train(100)
-    assert agent.state.env_steps == stopped_at + 100
+    assert agent.counters.env_steps == stopped_at + 100
 
 
 def test_nan_loss_stops_training_naming_the_step_and_keeps_the_checkpoint(tmp_path):
@@ -100,7 +100,7 @@ def test_a_full_disk_stops_training_with_one_line_and_older_checkpoints_stay(tmp
         signal.signal(signal.SIGXFSZ, handler)
     assert "\n" not in str(info.value)
     assert tree_digest(tmp_path / "checkpoints") == before
-    assert DQNAgent.load(tmp_path / "checkpoints" / "step_0000000400").state.env_steps == 400
+    assert DQNAgent.load(tmp_path / "checkpoints" / "step_0000000400").counters.env_steps == 400
 
 
 def test_an_unwritable_run_directory_is_one_line(capsys):
@@ -314,7 +314,7 @@ def test_a_stray_folder_among_the_checkpoints_is_ignored_with_a_warning(saved_ru
     (run_dir / "checkpoints" / "step_notes").mkdir()  # no state.json: the user's, left alone
     assert [p.name for p in run_checkpoints(run_dir)] == [p.name for p in run_checkpoints(saved_run)]
     assert "ignoring" in caplog.text and "step_abc" in caplog.text
-    DQNAgent(TrainConfig(**json.loads((run_dir / "config.json").read_text())), run_dir=run_dir)
+    DQNAgent.start_or_resume(TrainConfig(**json.loads((run_dir / "config.json").read_text())), run_dir)
     assert (run_dir / "checkpoints" / "step_notes").is_dir()
 
 
@@ -365,7 +365,7 @@ def test_sigkill_at_random_moments_then_resume_reaches_the_target(tmp_path):
             DQNAgent.load(checkpoint)  # every complete checkpoint loads
     finished = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert finished.returncode == 0, finished.stderr
-    assert DQNAgent.load(run_checkpoints(run_dir)[-1]).state.env_steps == target
+    assert DQNAgent.load(run_checkpoints(run_dir)[-1]).counters.env_steps == target
     assert resumed_steps == sorted(resumed_steps) and resumed_steps[0] > 0
     assert not [p for p in (run_dir / "checkpoints").iterdir() if p.name.startswith(".")]
 
@@ -438,11 +438,14 @@ def test_every_config_field_with_a_bad_value_is_one_line_and_exit_2(name, value,
 def test_the_python_api_resumes_a_run_directory_and_says_what_it_restored(saved_run, tmp_path):
     run_dir = tmp_path / "run"
     shutil.copytree(saved_run, run_dir)
-    agent = AtariDQNAgent(preset="tiny", seed=1, run_dir=run_dir)
-    assert agent.state.env_steps == 600
+    with pytest.raises(ValueError, match="already holds a run .*start_or_resume") as info:
+        AtariDQNAgent(preset="tiny", seed=1, run_dir=run_dir)  # a constructor never resumes
+    assert "\n" not in str(info.value)
+    agent = DQNAgent.start_or_resume(make_config("tiny", seed=1), run_dir)
+    assert agent.counters.env_steps == 600
     assert "step 600" in agent.resumed and "replay memory of" in agent.resumed
     with pytest.raises(ValueError, match="holds a Breakout run, not Pong"):
-        AtariDQNAgent("Pong", preset="tiny", run_dir=run_dir)
+        DQNAgent.start_or_resume(make_config("tiny", game="Pong"), run_dir)
 
 
 def test_the_replay_memory_may_be_saved_less_often_than_the_weights(tmp_path):
@@ -450,8 +453,8 @@ def test_the_replay_memory_may_be_saved_less_often_than_the_weights(tmp_path):
     agent.train(900)
     with_memory = [p.name for p in run_checkpoints(tmp_path) if (p / "replay").is_dir()]
     assert with_memory == ["step_0000000600"]  # 300 and 900 hold weights only; 600 is kept for its memory
-    resumed = AtariDQNAgent(preset="tiny", run_dir=tmp_path)
-    assert resumed.state.env_steps == 900
+    resumed = DQNAgent.start_or_resume(make_config("tiny"), tmp_path)
+    assert resumed.counters.env_steps == 900
     assert "from step_0000000600" in resumed.resumed
 
 
@@ -481,7 +484,7 @@ def test_two_processes_resumed_from_one_checkpoint_end_with_identical_weights(sa
         assert result.returncode == 0, result.stderr
         assert (result.stdout + result.stderr).count("resumed from") == 1  # said once, by the agent
         runs.append(DQNAgent.load(run_checkpoints(tmp_path / name)[-1]))
-    assert runs[0].state.env_steps == runs[1].state.env_steps == 1000
+    assert runs[0].counters.env_steps == runs[1].counters.env_steps == 1000
     assert same_weights(*runs)
 
 
@@ -510,7 +513,7 @@ def test_the_state_after_loading_equals_the_state_that_was_saved(tmp_path):
     agent = AtariDQNAgent(preset="tiny", seed=4, run_dir=tmp_path, checkpoint_every=500)
     agent.train(500)
     loaded = DQNAgent.load(run_checkpoints(tmp_path)[-1])
-    assert same_weights(agent, loaded) and loaded.state == agent.state
+    assert same_weights(agent, loaded) and loaded.counters == agent.counters
     for a, b in zip(agent.target.state_dict().values(), loaded.target.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     saved_moments = agent.optimizer.state_dict()["state"]
@@ -536,7 +539,7 @@ def test_sigterm_stops_a_cli_run_with_a_checkpoint(tmp_path):
     process.send_signal(signal.SIGTERM)
     out, _ = process.communicate(timeout=120)
     assert process.returncode == 130 and "stopped by SIGTERM" in out
-    assert DQNAgent.load(run_checkpoints(tmp_path)[-1]).state.env_steps > 0
+    assert DQNAgent.load(run_checkpoints(tmp_path)[-1]).counters.env_steps > 0
 
 
 def test_export_of_a_run_whose_metrics_lack_a_column_is_one_line(saved_run, tmp_path):
@@ -545,7 +548,7 @@ def test_export_of_a_run_whose_metrics_lack_a_column_is_one_line(saved_run, tmp_
     run_dir = tmp_path / "run"
     shutil.copytree(saved_run, run_dir)
     (run_dir / "metrics.csv").write_text("episode,return\n1,2.0\n")
-    with pytest.raises(ValueError, match="has no column 'agent_step'") as info:
+    with pytest.raises(ValueError, match="has no column 'env_step'") as info:
         export_checkpoint(run_checkpoints(run_dir)[-1], tmp_path / "out")
     assert "\n" not in str(info.value) and not (tmp_path / "out").exists()
 
@@ -574,7 +577,7 @@ if window == "rewrite":  # between moving the old step_600 away and moving the n
             stop_here()
         replace(source, target)
     dqnlib.atomic.os.replace = paused_replace
-    dqnlib.checkpoint.save_run_checkpoint(agent, run_dir, with_replay=True)
+    agent.save_run_checkpoint()
 else:  # pruning at step 900: the deletion of step_600 has removed state.json and nothing else yet
     rmtree = shutil.rmtree
     def paused_rmtree(path, *args, **kwargs):
@@ -603,9 +606,11 @@ def test_a_kill_inside_a_checkpoint_rewrite_or_prune_loses_no_checkpoint(tmp_pat
     names = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
     if window == "rewrite":
         assert ".step_0000000600.old" in names and "step_0000000600" not in names  # the window was hit
-    agent = DQNAgent(TrainConfig(**json.loads((run_dir / "config.json").read_text())), run_dir=run_dir)
+    agent = DQNAgent.start_or_resume(
+        TrainConfig(**json.loads((run_dir / "config.json").read_text())), run_dir
+    )
     left = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
     assert not [name for name in left if name.startswith(".")]  # nothing half-written or half-deleted
     assert all((run_dir / "checkpoints" / name / "state.json").is_file() for name in left)
     expected = 600 if window == "rewrite" else 900
-    assert agent.state.env_steps == expected and f"step_{expected:010d}" in left
+    assert agent.counters.env_steps == expected and f"step_{expected:010d}" in left

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from dqnlib import DQNAgent
-from dqnlib.checkpoint import run_checkpoints, save_run_checkpoint
+from dqnlib.checkpoint import run_checkpoints
 from dqnlib.cli import main as cli_main
-from dqnlib.plotting import read_metrics
+from dqnlib.metrics import read_metrics
 from dqnlib.report import write_report
 from dqnlib.sweep import FAILED, FINISHED, SKIPPED, format_summary, plan_sweep, read_final, run_sweep
 
@@ -65,7 +65,7 @@ def sweep(ray_local, tmp_path_factory):
     stopped = specs["dqn", 1]
     agent = DQNAgent(stopped.config, stopped.run_dir)
     agent.train(400)
-    save_run_checkpoint(agent, stopped.run_dir)
+    agent.save_run_checkpoint()
     # dueling/seed0 holds a damaged checkpoint.
     damaged = specs["dueling", 0].run_dir / "checkpoints" / "step_0000000100"
     damaged.mkdir(parents=True)
@@ -98,7 +98,7 @@ def test_sweep_finishes_runs_and_resumes_the_stopped_one(sweep):
         assert len(final["scores"]) == 2 and final["mean"] == pytest.approx(first[key].score)
         assert run_checkpoints(specs[key].run_dir)[-1].name == f"step_{STEPS:010d}"
     # The stopped run went on from step 400 rather than starting again.
-    steps = read_metrics(specs["dqn", 1].run_dir / "metrics.csv")["agent_step"]
+    steps = read_metrics(specs["dqn", 1].run_dir / "metrics.csv")["env_step"]
     assert steps[0] < 400 < steps[-1] <= STEPS and np.all(np.diff(steps) > 0)
     assert json.loads((specs["dqn", 1].run_dir / "config.json").read_text())["double_dqn"] is False
     assert json.loads((specs["dueling", 1].run_dir / "config.json").read_text())["dueling"] is True
