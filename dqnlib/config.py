@@ -76,6 +76,9 @@ class TrainConfig:
     # "auto": bf16 autocast for the Atari network on CUDA or a CPU with native bf16, else fp32.
     precision: str = "auto"
     device: str = "auto"
+    # The learner's torch threads on a CPU: "auto" times updates at 1 to torch's thread count
+    # and keeps the fastest, again every few minutes (dqnlib.threads); a number pins it.
+    torch_threads: int | str = "auto"
     checkpoint_every: int = 100_000
     replay_checkpoint_every: int = 1
     keep_checkpoints: int = 2
@@ -127,6 +130,14 @@ class TrainConfig:
         )
         require(self.device in DEVICES, "device", self.device, f"must be one of {', '.join(DEVICES)}")
         require(bool(self.game.strip()), "game", self.game, "must be a game name")
+        threads = self.torch_threads
+        require(
+            threads == "auto"
+            or (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1),
+            "torch_threads",
+            threads,
+            "must be 'auto' or an integer >= 1",
+        )
 
     def epsilon(self, step: int) -> float:
         """Exploration rate after ``step`` environment steps: linear decay, then constant."""

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import gymnasium
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from dqnlib import checkpoint
@@ -38,6 +39,7 @@ from dqnlib.games import is_atari, minimal_action_set, resolve_game
 from dqnlib.interrupts import StopRequest
 from dqnlib.metrics import MetricsLogger
 from dqnlib.protocols import get_protocol
+from dqnlib.threads import ThreadChooser
 
 if TYPE_CHECKING:
     from dqnlib.agent import DQNAgent
@@ -113,6 +115,8 @@ class TrainingLoop:
         self.metrics = MetricsLogger(agent.run_dir) if agent.run_dir is not None else None
         self.observations: np.ndarray | None = None  # (num_envs, 4, 84, 84) uint8 while a run goes on
         self._batch = agent.replay_memory.empty_batch(self.config.batch_size)  # reused by every update
+        self.threads: ThreadChooser | None = None  # torch_threads="auto" on a CPU
+        self._say: Callable[[str], None] = logger.info
         self.restart_games()
 
     def restart_games(self) -> None:
@@ -144,8 +148,11 @@ class TrainingLoop:
             desc=f"DQN {self.config.game}",
             disable=not progress_bar,
         )
+        self._say = logger.info if bar.disable else bar.write
+        callers_threads = torch.get_num_threads()
         with StopRequest() as stop:
             try:
+                self._set_threads(callers_threads)
                 self._steps(target_step, bar, stop, callback)
             except BaseException:
                 # An error may strike mid-step (e.g. a diverged update while the games play):
@@ -153,10 +160,22 @@ class TrainingLoop:
                 self.restart_games()
                 raise
             finally:
+                torch.set_num_threads(callers_threads)
                 bar.close()
         if stop.requested is not None:
             logger.warning("training stopped by %s at step %d", stop.requested, counters.env_steps)
         return stop.requested
+
+    def _set_threads(self, callers_threads: int) -> None:
+        """Torch's threads for this run: ``config.torch_threads`` when pinned; with ``"auto"``
+        on a CPU, the :class:`ThreadChooser`'s choice among 1 to the caller's count."""
+        pinned = self.config.torch_threads
+        if pinned != "auto":
+            torch.set_num_threads(pinned)
+        elif self.agent.device.type == "cpu":
+            if self.threads is None or self.threads.candidates[0] != callers_threads:
+                self.threads = ThreadChooser(callers_threads)
+            torch.set_num_threads(self.threads.threads)
 
     def _steps(
         self, target_step: int, bar: tqdm, stop: StopRequest, callback: Callable[[DQNAgent], None] | None
@@ -206,7 +225,10 @@ class TrainingLoop:
         agent, config, counters = self.agent, self.config, self.agent.counters
         updates_due = env_steps // config.train_frequency - (env_steps - n) // config.train_frequency
         for _ in range(updates_due * config.gradient_steps):
+            started = time.perf_counter()
             loss = agent.learn(agent.replay_memory.sample(config.batch_size, out=self._batch))
+            if self.threads is not None:
+                self._time_update(time.perf_counter() - started)
             if not math.isfinite(loss):
                 raise TrainingDiverged(
                     f"the loss became {loss} at step {counters.env_steps:,}; "
@@ -217,6 +239,15 @@ class TrainingLoop:
         if env_steps - counters.last_target_sync >= config.target_update_interval:
             agent.sync_target()
             counters.last_target_sync = env_steps
+
+    def _time_update(self, seconds: float) -> None:
+        """Tell the thread chooser how long an update took, and follow its choice."""
+        current = self.threads.threads
+        message = self.threads.record(seconds)
+        if self.threads.threads != current:
+            torch.set_num_threads(self.threads.threads)
+        if message is not None:
+            self._say(message)
 
     def _record_games(
         self, ended: np.ndarray, scores: np.ndarray, epsilon: float, seconds: float, started_steps: int

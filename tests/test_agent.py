@@ -55,9 +55,10 @@ def weights(agent: DQNAgent) -> list[torch.Tensor]:
 
 
 def test_split_training_equals_one_call_bit_for_bit():
-    whole = AtariDQNAgent(preset="tiny", seed=3)
+    # Threads pinned: on some CPUs another count changes the last bits (tests/test_threads.py).
+    whole = AtariDQNAgent(preset="tiny", seed=3, torch_threads=2)
     whole.train(600)
-    split = AtariDQNAgent(preset="tiny", seed=3)
+    split = AtariDQNAgent(preset="tiny", seed=3, torch_threads=2)
     split.train(300)
     split.train(300)
     assert whole.counters == split.counters and whole.counters.updates > 0

@@ -39,9 +39,10 @@ def same_weights(a: DQNAgent, b: DQNAgent) -> bool:
 
 @pytest.fixture(scope="module")
 def saved_run(tmp_path_factory) -> Path:
-    """A tiny Breakout run directory with one full checkpoint (weights, optimizer, replay)."""
+    """A tiny Breakout run directory with one full checkpoint (weights, optimizer, replay);
+    threads pinned, so that runs resumed from it compute the same bits on any CPU."""
     run_dir = tmp_path_factory.mktemp("run")
-    agent = AtariDQNAgent(preset="tiny", seed=1, run_dir=run_dir, checkpoint_every=600)
+    agent = AtariDQNAgent(preset="tiny", seed=1, run_dir=run_dir, checkpoint_every=600, torch_threads=2)
     agent.train(600)
     return run_dir
 
