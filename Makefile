@@ -1,5 +1,5 @@
-# Every target creates .venv on first use and installs what it needs: train and bench the core
-# (dqnlib and torch), lint the dev extra, lab the notebooks extra, test the dev, notebooks and
+# Every target creates .venv on first use and installs what it needs: train the core (dqnlib
+# and torch), lint the dev extra, lab the notebooks extra, test and bench the dev, notebooks and
 # sweep extras. Each install set has a stamp file, so later calls start at once; a set is
 # installed again when pyproject.toml changes, and an extra set goes on top of the core without
 # reinstalling torch.
@@ -57,11 +57,13 @@ lab: $(VENV)/.installed-notebooks
 # The peers benchmark needs Stable-Baselines3 and a CleanRL clone, which make does not install:
 # see benchmarks/peers/bench_peers.py's docstring, then run
 # .venv/bin/python benchmarks/peers/bench_peers.py --cleanrl CLEANRL_CHECKOUT --write BENCHMARKS.md
-bench: $(CORE)
+# bench_busy.py runs the test suite as one of its loads, so bench installs what test does.
+bench: $(TEST_SET)
 	$(BIN)/python benchmarks/bench_envs.py --write BENCHMARKS.md
 	$(BIN)/python benchmarks/bench_replay.py --write BENCHMARKS.md
 	$(BIN)/python benchmarks/bench_cartpole.py --seeds 10 --write BENCHMARKS.md
 	$(BIN)/python benchmarks/bench_learner_share.py --rounds 3 --write BENCHMARKS.md
+	$(BIN)/python benchmarks/bench_busy.py --rounds 2 --write BENCHMARKS.md
 
 clean-venv:
 	rm -rf $(VENV)

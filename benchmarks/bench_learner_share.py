@@ -16,6 +16,7 @@ import dataclasses
 import time
 from pathlib import Path
 
+import torch
 from common import learning_agent, median_range, publish, section
 
 SECTION = "## Training speed against the learner's own, in one process"
@@ -44,19 +45,22 @@ def main() -> None:
     figures: dict[str, dict[str, list[float]]] = {}
     for _ in range(args.rounds):
         for algorithm, double_dqn in (("Double DQN (default)", True), ("DQN", False)):
-            agent.config = dataclasses.replace(agent.config, double_dqn=double_dqn)
+            # Threads pinned to torch's count, as for `learn` alone below (no "auto" switching).
+            agent.config = dataclasses.replace(
+                agent.config, double_dqn=double_dqn, torch_threads=torch.get_num_threads()
+            )
             row = figures.setdefault(algorithm, {"steps": [], "in_loop": [], "alone": [], "share": []})
-            seconds_in_learn[0], updates = 0.0, agent.state.updates
+            seconds_in_learn[0], updates = 0.0, agent.counters.updates
             start = time.perf_counter()
             agent.train(WINDOW_STEPS, progress_bar=False)
             seconds = time.perf_counter() - start
             row["steps"].append(WINDOW_STEPS / seconds)
-            row["in_loop"].append(1000 * seconds_in_learn[0] / (agent.state.updates - updates))
+            row["in_loop"].append(1000 * seconds_in_learn[0] / (agent.counters.updates - updates))
             start = time.perf_counter()
             for _ in range(CEILING_UPDATES):
                 learn(batch)
             row["alone"].append(1000 * (time.perf_counter() - start) / CEILING_UPDATES)
-            trained_updates = (agent.state.updates - updates) / seconds
+            trained_updates = (agent.counters.updates - updates) / seconds
             row["share"].append(100 * trained_updates * row["alone"][-1] / 1000)
 
     rows = [
@@ -70,7 +74,7 @@ def main() -> None:
         )
     setup = (
         "One agent, Breakout, replay 100,000, batch 32, learning starts 5,000, train frequency 4, target "
-        f"update 1,000, 4 games, torch's default threads. Each round: {WINDOW_STEPS:,} training steps "
+        f"update 1,000, 4 games, torch's default threads (pinned). Each round: {WINDOW_STEPS:,} training steps "
         f"(each `learn` call timed), then {CEILING_UPDATES} `learn` calls on one fixed batch (the "
         "ceiling), for Double DQN then DQN. Median (range) over the rounds. Goal: a share >= 90%."
     )

@@ -1,8 +1,7 @@
 """dqnlib: Deep Q-Networks on Atari, readable and fast."""
 
-import importlib.metadata
-
 from dqnlib.agent import AtariDQNAgent, DQNAgent
+from dqnlib.checkpoint import VERSION as __version__
 from dqnlib.config import TrainConfig, make_config
 from dqnlib.envs import AtariOptions, AtariVectorEnv, make_env, make_vector_env
 from dqnlib.games import (
@@ -20,8 +19,6 @@ from dqnlib.games import (
 from dqnlib.preprocessing import preprocess_observation
 from dqnlib.replay import ReplayMemory, Transition
 
-__version__ = importlib.metadata.version("dqnlib")
-
 __all__ = [
     "ACTION_NAMES",
     "PLAYER_B_OFFSET",
@@ -33,6 +30,7 @@ __all__ = [
     "ReplayMemory",
     "TrainConfig",
     "Transition",
+    "__version__",
     "action_name",
     "action_set_table",
     "display_name",

@@ -179,8 +179,8 @@ class DQNAgent:
         """The online network, initialised from ``seed`` by a forked torch generator (the
         caller's global torch random state is left as it was)."""
         config = self.config
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with torch.random.fork_rng(devices=[]):  # saves and restores the CPU generator
+            torch.default_generator.manual_seed(seed)  # (torch.manual_seed would reseed CUDA's too)
             if is_atari(config.game):
                 shape = observation_space.shape
                 network = NatureQNetwork(self.num_actions, shape[0], config.hidden_size, config.dueling)
@@ -202,10 +202,11 @@ class DQNAgent:
         saved = TrainConfig.from_saved(checkpoint.read_state(newest)["config"])
         if not same_game(saved.game, config.game):
             raise ValueError(f"{run_dir} holds a {saved.game} run, not {config.game}; use another run_dir")
+        saved = dataclasses.replace(saved, torch_threads=config.torch_threads)  # where, not what
         differing = [name for name, value in config.to_dict().items() if getattr(saved, name) != value]
         if differing:
             logger.warning("resuming with the run's saved config; it differs in %s", ", ".join(differing))
-        agent = cls.load(newest)
+        agent = cls.load(newest, torch_threads=config.torch_threads)
         agent.run_dir = run_dir
         agent.resumed = f"resumed from {newest}: {agent.resumed}"
         logger.warning(agent.resumed)
@@ -459,18 +460,22 @@ class DQNAgent:
         )
 
     @classmethod
-    def load(cls, path: str | os.PathLike, run_dir: str | os.PathLike | None = None) -> DQNAgent:
+    def load(cls, path: str | os.PathLike, torch_threads: int | str | None = None) -> DQNAgent:
         """Rebuild an agent from a checkpoint directory written by :meth:`save` or by training.
 
         The replay memory comes from this checkpoint, or else from the newest older checkpoint
         of the same run that holds one, or else starts empty (learning then waits until it
         holds ``learning_starts`` transitions again). :attr:`resumed` says what was restored.
+        The agent writes nowhere unless asked; :meth:`start_or_resume` continues a run in its
+        run directory. ``torch_threads`` replaces the saved config's (it says where the agent
+        trains, not what it learns).
         """
         path = Path(path)
         state = checkpoint.load_checkpoint(path)
-        agent = cls._build(
-            TrainConfig.from_saved(state["config"]), None if run_dir is None else Path(run_dir)
-        )
+        config = TrainConfig.from_saved(state["config"])
+        if torch_threads is not None:
+            config = dataclasses.replace(config, torch_threads=torch_threads)
+        agent = cls._build(config, None)
         try:
             restored = agent.load_state_dict(state)
         except Exception as error:  # noqa: BLE001 - torch raises many kinds for damaged or hostile files

@@ -37,6 +37,10 @@ from dqnlib.validation import first_line, is_count
 
 logger = logging.getLogger(__name__)
 
+try:
+    VERSION = importlib.metadata.version("dqnlib")
+except importlib.metadata.PackageNotFoundError:  # a source tree on sys.path, not installed
+    VERSION = "unknown"
 FORMAT = "dqnlib.checkpoint"
 FORMAT_VERSION = 1
 _PREFIX = "step_"
@@ -61,7 +65,7 @@ def write_checkpoint(
     document = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
-        "dqnlib_version": importlib.metadata.version("dqnlib"),
+        "dqnlib_version": VERSION,
     }
     document |= {name: value for name, value in state.items() if name not in TENSOR_FIELDS}
     with open(directory / "state.json", "w") as file:

@@ -18,6 +18,7 @@ DEVICES = ("auto", "cpu", "cuda")
 # ale-py's vector environment takes 32-bit seeds, and a run reseeds its games with seed + step
 # on a restart: 2**30 leaves room for 2**30 more steps.
 MAX_SEED = 2**30
+MAX_THREADS = 1_024
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,9 @@ class TrainConfig:
     # "auto": bf16 autocast for the Atari network on CUDA or a CPU with native bf16, else fp32.
     precision: str = "auto"
     device: str = "auto"
-    # The learner's torch threads on a CPU: "auto" times updates at 1 to torch's thread count
-    # and keeps the fastest, again every few minutes (dqnlib.threads); a number pins it.
+    # The learner's torch threads: "auto" (on a CPU) times updates at counts up to torch's own
+    # and keeps the fastest, again every few minutes (dqnlib.threads); a number pins it. It says
+    # where a run trains, not what it learns: a resumed run takes the caller's value.
     torch_threads: int | str = "auto"
     checkpoint_every: int = 100_000
     replay_checkpoint_every: int = 1
@@ -133,10 +135,10 @@ class TrainConfig:
         threads = self.torch_threads
         require(
             threads == "auto"
-            or (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1),
+            or (isinstance(threads, int) and not isinstance(threads, bool) and 1 <= threads <= MAX_THREADS),
             "torch_threads",
             threads,
-            "must be 'auto' or an integer >= 1",
+            f"must be 'auto' or an integer in [1, {MAX_THREADS:,}]",
         )
 
     def epsilon(self, step: int) -> float:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import io
+import logging
 import os
 from pathlib import Path
 
@@ -27,6 +29,15 @@ FIELDS = ("env_step", "game", "score", "loss", "epsilon", "env_steps_per_s")
 #: Names of dqnlib 0.1's columns; files that have them are read (and appended to) under the new ones.
 RENAMED = {"agent_step": "env_step", "episode": "game", "return": "score", "fps": "env_steps_per_s"}
 REQUIRED_COLUMNS = ("env_step", "score")
+
+logger = logging.getLogger(__name__)
+
+
+def _is_before(value: str, env_steps: int) -> bool:
+    try:
+        return float(value) < env_steps
+    except ValueError:
+        return False
 
 
 class MetricsError(RuntimeError):
@@ -61,9 +72,14 @@ def read_metrics(path: str | os.PathLike) -> dict[str, np.ndarray]:
 class MetricsLogger:
     """Appends one row per finished game to ``run_dir/metrics.csv``."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, env_steps: int = 0) -> None:
+        """Continue ``run_dir/metrics.csv`` for a run at ``env_steps`` (0: a new run). Rows of
+        games played at or after that step, by a process killed before its next checkpoint,
+        belong to steps the run plays again: they move to ``metrics_dropped.csv``, with a
+        warning."""
         self.path = run_dir / "metrics.csv"
         self._rename_old_header()
+        self._move_rows_from(env_steps, run_dir / "metrics_dropped.csv")
         self._writer = None
         if importlib.util.find_spec("tensorboard") is not None:
             from torch.utils.tensorboard import SummaryWriter
@@ -74,11 +90,39 @@ class MetricsLogger:
         """A run begun by dqnlib 0.1 goes on under the new column names (same values)."""
         if not self.path.is_file():
             return
-        text = self.path.read_text()
-        header, _, rest = text.partition("\n")
-        renamed = ",".join(_columns(header.split(",")))
-        if renamed != header:
-            write_file(self.path, f"{renamed}\n{rest}".encode())
+        content = self.path.read_bytes()
+        first = content[: content.find(b"\n") + 1] or content  # the header line, with its ending
+        header = next(csv.reader([first.decode()]), [])
+        if _columns(header) != header:
+            ending = b"\r\n" if first.endswith(b"\r\n") else b"\n"  # csv.writer's is \r\n
+            write_file(self.path, ",".join(_columns(header)).encode() + ending + content[len(first) :])
+
+    def _move_rows_from(self, env_steps: int, dropped: Path) -> None:
+        if not self.path.is_file():
+            return
+        with open(self.path, newline="") as file:
+            rows = list(csv.reader(file))
+        if not rows or "env_step" not in rows[0]:
+            return
+        column = rows[0].index("env_step")
+        kept, moved = [], []
+        for row in rows[1:]:
+            (kept if len(row) > column and _is_before(row[column], env_steps) else moved).append(row)
+        if not moved:
+            return
+        new_file = not dropped.exists()
+        with open(dropped, "a", newline="") as file:
+            csv.writer(file).writerows([rows[0], *moved] if new_file else moved)
+        with io.StringIO(newline="") as text:
+            csv.writer(text).writerows([rows[0], *kept])
+            write_file(self.path, text.getvalue().encode())
+        logger.warning(
+            "%s: %d game(s) played at or after step %s (after the run's newest checkpoint) moved to %s",
+            self.path,
+            len(moved),
+            f"{env_steps:,}",
+            dropped.name,
+        )
 
     def log_game(
         self, env_step: int, game: int, score: float, loss: float, epsilon: float, env_steps_per_s: float

@@ -86,7 +86,7 @@ def training_return_per_iteration(
 
     Args:
         steps: (G,) environment steps at which each training game ended (metrics.csv's
-            ``agent_step``).
+            ``env_step``).
         returns: (G,) raw game scores.
         reached: environment steps the run has trained; only windows it completed count.
         window: environment steps per window (Dopamine's iteration: 250,000 agent steps).

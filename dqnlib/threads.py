@@ -21,7 +21,8 @@ class ThreadChooser:
     """Chooses a thread count in ``1..most`` for the updates to come.
 
     Args:
-        most: the largest count tried (the threads torch had when training started).
+        most: the largest count tried (the threads torch had when training started); the
+            others are the powers of two below it.
         trial_updates: updates timed per count in a trial (after one warm-up update).
         hold_seconds: how long a choice holds before the next trial.
         slowdown: a median update this many times slower than the chosen count's trial
@@ -39,7 +40,10 @@ class ThreadChooser:
     ) -> None:
         if most < 1 or trial_updates < 1:
             raise ValueError(f"most={most} and trial_updates={trial_updates} must be >= 1")
-        self.candidates = list(range(most, 0, -1))  # e.g. [2, 1]
+        # The most, then powers of two below it: [2, 1], [6, 4, 2, 1], [64, 32, ..., 1].
+        self.candidates = sorted(
+            {most} | {2**k for k in range(most.bit_length()) if 2**k < most}, reverse=True
+        )
         self.trial_updates = trial_updates
         self.hold_seconds = hold_seconds
         self.slowdown = slowdown

@@ -109,15 +109,20 @@ class TrainingLoop:
 
     def __init__(self, agent: DQNAgent, env: gymnasium.vector.VectorEnv | None = None) -> None:
         self.agent = agent
-        self.config = agent.config
         self.env = env if env is not None else make_training_env(agent.config)
         self.games = GameTracker(self.config.num_envs)
-        self.metrics = MetricsLogger(agent.run_dir) if agent.run_dir is not None else None
+        self.metrics = (
+            MetricsLogger(agent.run_dir, agent.counters.env_steps) if agent.run_dir is not None else None
+        )
         self.observations: np.ndarray | None = None  # (num_envs, 4, 84, 84) uint8 while a run goes on
         self._batch = agent.replay_memory.empty_batch(self.config.batch_size)  # reused by every update
         self.threads: ThreadChooser | None = None  # torch_threads="auto" on a CPU
-        self._say: Callable[[str], None] = logger.info
+        self._say: Callable[[str], None] = logger.warning
         self.restart_games()
+
+    @property
+    def config(self) -> TrainConfig:
+        return self.agent.config
 
     def restart_games(self) -> None:
         """Make the next :meth:`run` reset the games with a seed that depends on the step (a
@@ -148,7 +153,7 @@ class TrainingLoop:
             desc=f"DQN {self.config.game}",
             disable=not progress_bar,
         )
-        self._say = logger.info if bar.disable else bar.write
+        self._say = logger.warning if bar.disable else bar.write
         callers_threads = torch.get_num_threads()
         with StopRequest() as stop:
             try:

@@ -21,6 +21,7 @@ import torch
 from dqnlib import AtariDQNAgent, DQNAgent, TrainConfig, make_config
 from dqnlib.checkpoint import CheckpointError, run_checkpoints
 from dqnlib.cli import main as cli_main
+from dqnlib.metrics import read_metrics
 from dqnlib.training import TrainingDiverged
 
 
@@ -369,6 +370,11 @@ def test_sigkill_at_random_moments_then_resume_reaches_the_target(tmp_path):
     assert DQNAgent.load(run_checkpoints(run_dir)[-1]).counters.env_steps == target
     assert resumed_steps == sorted(resumed_steps) and resumed_steps[0] > 0
     assert not [p for p in (run_dir / "checkpoints").iterdir() if p.name.startswith(".")]
+    # Games played after a checkpoint by a killed process are dropped from metrics.csv on resume:
+    # each game is counted once, and the steps go forward.
+    metrics = read_metrics(run_dir / "metrics.csv")
+    np.testing.assert_array_equal(metrics["game"], np.arange(1, len(metrics["game"]) + 1))
+    assert (np.diff(metrics["env_step"]) >= 0).all()
 
 
 # ---------------------------------------------------------------- every CLI flag and config field
@@ -420,6 +426,7 @@ def bad_values(field: dataclasses.Field) -> list[str]:
         "float": ["abc", "-0.5"],
         "bool": ["maybe", "3"],
         "str": ["", "3", "nonsense"],
+        "int | str": ["0", "-1", "1.5", "Auto", "true", "100000"],  # torch_threads: "auto" or 1 to 1,024
     }[field.type]
 
 

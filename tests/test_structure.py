@@ -31,6 +31,9 @@ def runtime_imports(path: Path) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("module", ["checkpoint", "training", "evaluation", "envs", "replay", "metrics"])
+@pytest.mark.parametrize(
+    "module", ["checkpoint", "training", "threads", "evaluation", "envs", "replay", "metrics"]
+)
 def test_the_loop_checkpoints_and_evaluation_import_no_agent(module):
-    assert "dqnlib.agent" not in runtime_imports(PACKAGE / f"{module}.py")
+    imports = runtime_imports(PACKAGE / f"{module}.py")
+    assert not imports & {"dqnlib.agent", "dqnlib.DQNAgent", "dqnlib.AtariDQNAgent"}, imports

@@ -86,11 +86,18 @@ def test_a_pinned_count_is_honoured_and_the_callers_count_restored(two_threads):
 
 def test_auto_chooses_a_count_it_may_use(two_threads, monkeypatch):
     monkeypatch.setattr(dqnlib.training, "ThreadChooser", functools.partial(ThreadChooser, trial_updates=2))
-    agent = AtariDQNAgent(preset="tiny", seed=0, learning_starts=100)
-    agent.train(600, progress_bar=False)
+    agent = AtariDQNAgent(preset="tiny", seed=0, learning_starts=100, log_every=20)
+    followed = []  # torch's count against the chooser's, seen every 20 steps while training
+    agent.train(
+        600,
+        callback=lambda a: followed.append((torch.get_num_threads(), a.loop.threads.threads)),
+        progress_bar=False,
+    )
     chooser = agent.loop.threads
-    assert chooser.candidates == [2, 1] and set(chooser.medians) == {1, 2}
-    assert chooser.chosen in (1, 2) and torch.get_num_threads() == 2
+    assert chooser.candidates == [2, 1] and set(chooser.medians) == {1, 2}  # both were timed
+    assert chooser.chosen == min(chooser.medians, key=chooser.medians.get)  # the faster one
+    assert all(torch_count == chosen for torch_count, chosen in followed)
+    assert followed and torch.get_num_threads() == 2
 
 
 def _weights(agent) -> list[torch.Tensor]:
@@ -124,3 +131,16 @@ def test_switching_threads_mid_run_keeps_split_training_bit_exact(two_threads, m
     assert split.counters == pinned.counters and split.counters.updates > 50
     assert set(split.loop.threads.medians) == {1, 2}  # both counts ran
     assert all(torch.equal(x, y) for x, y in zip(_weights(split), _weights(pinned), strict=True))
+
+
+def test_a_sweep_run_given_one_thread_keeps_one():
+    """Sweeps set torch's count to the CPUs a run is given before training; auto stays within it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        agent = AtariDQNAgent(preset="tiny", seed=0, learning_starts=100, log_every=50)
+        seen = []
+        agent.train(300, callback=lambda _: seen.append(torch.get_num_threads()), progress_bar=False)
+        assert agent.loop.threads.candidates == [1] and set(seen) == {1}
+    finally:
+        torch.set_num_threads(before)

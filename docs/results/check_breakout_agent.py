@@ -59,7 +59,7 @@ def main() -> None:
     args = parser.parse_args()
     agent = dqnlib.DQNAgent.load(args.checkpoint)
     print(
-        f"{args.checkpoint}: {agent.state.env_steps:,} environment steps, trained under {agent.config.protocol}"
+        f"{args.checkpoint}: {agent.counters.env_steps:,} environment steps, trained under {agent.config.protocol}"
     )
     print()
     print(
