@@ -77,7 +77,8 @@ def test_a_stop_asked_of_make_train_saves_and_is_no_make_error(tmp_path, stop, w
     run_dir = tmp_path / "run"
     process = _make("train", f"RUN_DIR={run_dir}", "STEPS=1000000")
     try:
-        lines = _read_until(process, "new run", 120)
+        # The bar appears when the loop starts, just before it takes over SIGINT and SIGTERM.
+        lines = _read_until(process, "DQN Breakout", 180)
         threading.Event().wait(2.0)
         if whom == "terminal":
             os.killpg(process.pid, stop)
