@@ -73,7 +73,7 @@ def test_make_lab_starts_jupyterlab_as_any_user(tmp_path):
 def test_a_stop_asked_of_make_train_saves_and_is_no_make_error(tmp_path, stop, whom):
     """SIGINT or a scheduler's SIGTERM, to the training process or, as a terminal's Ctrl-C does,
     to make's whole process group: the trainer writes a checkpoint, says how to continue and
-    exits 130, and make prints no error. (Signalled itself, make then ends by that signal.)"""
+    exits 130, and make prints no error."""
     run_dir = tmp_path / "run"
     process = _make("train", f"RUN_DIR={run_dir}", "STEPS=1000000")
     try:
@@ -97,6 +97,8 @@ def test_a_stop_asked_of_make_train_saves_and_is_no_make_error(tmp_path, stop, w
             process.wait()
     threading.Event().wait(0.5)  # the reader takes the last lines
     output = "".join(lines)
-    assert process.returncode == (0 if whom == "trainer" else -stop), output[-2000:]
+    # Signalled itself, make ends by that signal, unless it was started with the signal ignored
+    # (a background job's SIGINT, as in some CI runners): then it exits 0. Neither is an error.
+    assert process.returncode in ((0,) if whom == "trainer" else (0, -stop)), output[-2000:]
     assert "make: ***" not in output and "run the same command to continue" in output, output[-2000:]
     assert list((run_dir / "checkpoints").glob("step_*/state.json"))
