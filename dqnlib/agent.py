@@ -144,7 +144,8 @@ class DQNAgent:
         # Channels-last is cuDNN's preferred layout for bf16 convolutions; on a CPU, oneDNN ran
         # the bf16 update as fast or faster in the default layout, without the per-batch
         # transpose (BENCHMARKS.md, "What each learner change buys").
-        self.channels_last = is_atari(config.game) and self.bf16 and self.device.type == "cuda"
+        atari = is_atari(config.game)
+        self.channels_last = atari and self.bf16 and self.device.type == "cuda"
         if self.channels_last:
             self.online.to(memory_format=torch.channels_last)
         self.target = copy.deepcopy(self.online).requires_grad_(False)
@@ -154,7 +155,6 @@ class DQNAgent:
             # (Soft updates, tau < 1, need fp32: a small step would round away in bf16.)
             self.target.to(torch.bfloat16)
         self.optimizer = self._make_optimizer()
-        atari = is_atari(config.game)
         self.replay_memory = ReplayMemory(
             config.replay_capacity,
             num_envs=config.num_envs,

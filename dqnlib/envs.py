@@ -107,7 +107,8 @@ def options_from(options: AtariOptions | None, overrides: dict[str, Any]) -> Ata
     return dataclasses.replace(options, **overrides)
 
 
-def _action_set(game: str, options: AtariOptions) -> tuple[int, ...]:
+def action_set(game: str, options: AtariOptions) -> tuple[int, ...]:
+    """The ALE action codes an environment of ``game`` (a ROM id) plays with these options."""
     return tuple(range(18)) if options.full_action_space else minimal_action_set(game)
 
 
@@ -309,7 +310,7 @@ def make_env(
     """
     options = options_from(options, overrides)
     rom_id = resolve_game(game)
-    action_set = _action_set(rom_id, options)
+    codes = action_set(rom_id, options)
     env: gymnasium.Env = AtariEnv(
         game=rom_id,
         obs_type="grayscale",  # only reset and noop starts read it; steps read the screen themselves
@@ -319,7 +320,7 @@ def make_env(
         max_num_frames_per_episode=options.max_episode_frames,
         render_mode="rgb_array",
     )
-    env = _NoopFireReset(env, options, action_set)
+    env = _NoopFireReset(env, options, codes)
     env = _SkipMaxResize(env, options)
     env = _ZeroPaddedStack(env, options.stack_size)
     return _LifeLossAndScore(env, options)

@@ -34,8 +34,8 @@ from tqdm.auto import tqdm
 
 from dqnlib import checkpoint
 from dqnlib.config import TrainConfig
-from dqnlib.envs import AtariOptions, DeferredStep, GameTracker, make_vector_env
-from dqnlib.games import is_atari, minimal_action_set, resolve_game
+from dqnlib.envs import AtariOptions, DeferredStep, GameTracker, action_set, make_vector_env
+from dqnlib.games import is_atari, resolve_game
 from dqnlib.interrupts import StopRequest
 from dqnlib.metrics import MetricsLogger
 from dqnlib.protocols import get_protocol
@@ -86,7 +86,8 @@ def training_spaces(config: TrainConfig) -> tuple[gymnasium.spaces.Box, int]:
     if is_atari(config.game):
         options = AtariOptions(**get_protocol(config.protocol).env_options)
         shape = (options.stack_size, options.screen_size, options.screen_size)
-        return gymnasium.spaces.Box(0, 255, shape, dtype=np.uint8), len(minimal_action_set(config.game))
+        actions = action_set(resolve_game(config.game), options)  # as the environments choose it
+        return gymnasium.spaces.Box(0, 255, shape, dtype=np.uint8), len(actions)
     if config.game in gymnasium.registry:
         env = gymnasium.make(config.game)
         try:
