@@ -1,16 +1,18 @@
-"""The DQN agent (Mnih et al. 2015) with Double DQN (van Hasselt et al. 2016), dueling
-heads, n-step returns and prioritized replay as options: its networks, its replay memory,
-acting and learning. The loop that trains it is :mod:`dqnlib.training`; its files,
+"""The DQN agent (Mnih et al. 2015) with the Rainbow family as options: Double DQN (van
+Hasselt et al. 2016), dueling heads, n-step returns, prioritized replay, noisy nets, and a
+categorical (C51) or implicit quantile (IQN) value distribution; its networks, its replay
+memory, acting and learning. The loop that trains it is :mod:`dqnlib.training`; its files,
 :mod:`dqnlib.checkpoint`."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import logging
 import os
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,9 +24,10 @@ from torch import nn
 
 from dqnlib import checkpoint
 from dqnlib.config import TrainConfig, make_config
+from dqnlib.distributional import categorical_support, project_categorical, quantile_huber_loss
 from dqnlib.evaluation import EvaluationResult, evaluate_policy
 from dqnlib.games import is_atari, resolve_game
-from dqnlib.networks import MLPQNetwork, NatureQNetwork
+from dqnlib.networks import MLPQNetwork, NatureQNetwork, reset_noise
 from dqnlib.preprocessing import preprocess_observation
 from dqnlib.replay import ReplayBatch, ReplayMemory
 from dqnlib.training import TrainingLoop, training_spaces
@@ -82,10 +85,12 @@ def require_memory(config: TrainConfig, observation_space: gymnasium.spaces.Box)
         frame_bytes + 10 + (16 if config.prioritized else 0)
     )  # action, reward, flags, steps; sum tree
     features = 3136 if is_atari(config.game) else int(np.prod(observation_space.shape))
-    # fc1's weights five times over: online, target, gradient and Adam's two moments.
+    # fc1's weights five times over: online, target, gradient and Adam's two moments (noisy
+    # layers hold a mean and a sigma per weight).
+    streams = (2 if config.dueling else 1) * (2 if config.noisy else 1)
     needs = {
         "replay_capacity": config.replay_capacity * slot_bytes,
-        "hidden_size": 5 * 4 * features * config.hidden_size * (2 if config.dueling else 1),
+        "hidden_size": 5 * 4 * features * config.hidden_size * streams,
     }
     for field, size in needs.items():
         if size > total:
@@ -138,8 +143,9 @@ class DQNAgent:
         observation_space, self.num_actions = training_spaces(config)
         self.observation_shape: tuple[int, ...] = observation_space.shape
         require_memory(config, observation_space)
-        seeds = np.random.SeedSequence(config.seed).spawn(3)
-        self.rng = np.random.default_rng(seeds[0])  # exploration
+        seeds = np.random.SeedSequence(config.seed).spawn(4)
+        self.rng = np.random.default_rng(seeds[0])  # acting: exploration, and noise and fractions
+        self.learn_rng = np.random.default_rng(seeds[3])  # learning's noise and quantile fractions
         self.online = self._make_network(observation_space, int(seeds[1].generate_state(1)[0]))
         # Channels-last is cuDNN's preferred layout for bf16 convolutions; on a CPU, oneDNN ran
         # the bf16 update as fast or faster in the default layout, without the per-batch
@@ -155,6 +161,11 @@ class DQNAgent:
             # (Soft updates, tau < 1, need fp32: a small step would round away in bf16.)
             self.target.to(torch.bfloat16)
         self.optimizer = self._make_optimizer()
+        self.support = (
+            categorical_support(config.v_min, config.v_max, config.num_atoms, self.device)
+            if config.distributional == "c51"
+            else None
+        )  # (num_atoms,) float32, C51's atoms
         self.replay_memory = ReplayMemory(
             config.replay_capacity,
             num_envs=config.num_envs,
@@ -179,14 +190,21 @@ class DQNAgent:
         """The online network, initialised from ``seed`` by a forked torch generator (the
         caller's global torch random state is left as it was)."""
         config = self.config
+        head = {
+            "num_atoms": config.num_atoms if config.distributional == "c51" else 1,
+            "noisy_sigma0": config.noisy_sigma0 if config.noisy else 0.0,
+            "quantile_embedding_dim": config.quantile_embedding_dim if config.distributional == "iqn" else 0,
+        }
         with torch.random.fork_rng(devices=[]):  # saves and restores the CPU generator
             torch.default_generator.manual_seed(seed)  # (torch.manual_seed would reseed CUDA's too)
             if is_atari(config.game):
                 shape = observation_space.shape
-                network = NatureQNetwork(self.num_actions, shape[0], config.hidden_size, config.dueling)
+                network = NatureQNetwork(
+                    self.num_actions, shape[0], config.hidden_size, config.dueling, **head
+                )
             else:
                 size = int(np.prod(observation_space.shape))
-                network = MLPQNetwork(size, self.num_actions, config.hidden_size, config.dueling)
+                network = MLPQNetwork(size, self.num_actions, config.hidden_size, config.dueling, **head)
         return network.to(self.device)
 
     @classmethod
@@ -257,14 +275,53 @@ class DQNAgent:
     def _autocast(self) -> torch.autocast:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
+    @contextlib.contextmanager
+    def noise_free(self) -> Iterator[None]:
+        """Within it, noisy layers use their mean weights (``eval()`` mode): deterministic."""
+        training = self.online.training
+        self.online.eval()
+        try:
+            yield
+        finally:
+            self.online.train(training)
+
+    def _fractions(self, batch: int, samples: int, rng: np.random.Generator | None) -> torch.Tensor:
+        """IQN's quantile fractions, (batch, samples) float32: uniform draws from ``rng``, or
+        the evenly spaced (k + 0.5) / samples without one."""
+        if rng is None:
+            taus = (np.arange(samples, dtype=np.float32) + 0.5) / samples
+            return torch.as_tensor(np.broadcast_to(taus, (batch, samples)).copy(), device=self.device)
+        return torch.as_tensor(rng.random((batch, samples), dtype=np.float32), device=self.device)
+
+    def _expected_q(
+        self, network: nn.Module, inputs: torch.Tensor, rng: np.random.Generator | None
+    ) -> torch.Tensor:
+        """(B, A) float32 Q-values: the network's own, the mean of its categorical distribution
+        (C51), or the mean of its quantiles at K fractions (IQN)."""
+        config = self.config
+        if config.distributional == "c51":
+            return (torch.softmax(network(inputs), dim=2) * self.support).sum(dim=2)
+        if config.distributional == "iqn":
+            taus = self._fractions(len(inputs), config.num_quantile_samples, rng)  # (B, K)
+            return network(inputs, taus).mean(dim=1)
+        return network(inputs).float()
+
     @torch.no_grad()
-    def q_values(self, states: np.ndarray) -> np.ndarray:
-        """Q-values of states (B, 4, 84, 84) uint8 (or one state), as (B, num_actions) float32."""
+    def q_values(self, states: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Q-values of states (B, 4, 84, 84) uint8 (or one state), as (B, num_actions) float32.
+
+        With ``rng``, as acting computes them: noisy layers draw new noise from it (in training
+        mode) and IQN averages K fractions drawn from it. Without, a deterministic estimate: the
+        noisy layers' mean weights and K evenly spaced fractions.
+        """
         states = np.asarray(states)
         single = states.ndim == len(self.observation_shape)
         batch = states[None] if single else states
-        with self._autocast():
-            q = self.online(self._tensor(batch)).float().cpu().numpy()
+        scope = self.noise_free() if rng is None else contextlib.nullcontext()
+        with scope, self._autocast():
+            if rng is not None and self.config.noisy and self.online.training:
+                reset_noise(self.online, rng)
+            q = self._expected_q(self.online, self._tensor(batch), rng).cpu().numpy()
         return q[0] if single else q
 
     def act(
@@ -273,7 +330,8 @@ class DQNAgent:
         """Epsilon-greedy actions for a state or a batch of states (one forward pass for all).
 
         Draws a uniform number and a random action per state from ``rng`` (default: the
-        agent's own training generator).
+        agent's own training generator), then, for the greedy ones, the noise of noisy layers
+        (in training mode) and IQN's K fractions.
         """
         if not 0.0 <= epsilon <= 1.0:
             raise ValueError(f"epsilon={epsilon!r} must be in [0, 1]")
@@ -286,7 +344,7 @@ class DQNAgent:
         if explore.all():  # no greedy action needed: skip the forward pass
             actions = random_actions
         else:
-            actions = np.where(explore, random_actions, self.q_values(batch).argmax(axis=1))
+            actions = np.where(explore, random_actions, self.q_values(batch, rng).argmax(axis=1))
         return int(actions[0]) if single else actions
 
     def preprocess_observation(self, observation: np.ndarray, state: np.ndarray | None = None) -> np.ndarray:
@@ -296,37 +354,95 @@ class DQNAgent:
 
     # ------------------------------------------------------------------ learning
     def learn(self, batch: ReplayBatch) -> float:
-        """One gradient step on a batch; returns the Huber loss (float)."""
-        config = self.config
+        """One gradient step on a batch; returns its loss (float): Huber for DQN, cross-entropy
+        for C51, quantile Huber for IQN, each weighted by the batch's importance weights.
+
+        Noisy layers draw new noise for the step, the online network's then the target's.
+        Prioritized replay takes the TD errors (DQN) or the per-transition losses (C51 and IQN,
+        as Rainbow does) as new priorities.
+        """
         states = self._tensor(batch.states)
         next_states = self._tensor(batch.next_states)
         actions = torch.as_tensor(batch.actions, device=self.device)
         rewards = torch.as_tensor(batch.rewards, device=self.device)
         not_done = torch.as_tensor(~batch.dones, device=self.device, dtype=torch.float32)
-        discounts = torch.as_tensor(batch.discounts, device=self.device)
+        # gamma**n where the bootstrap counts, 0 after a terminal: (B,) float32
+        bootstraps = torch.as_tensor(batch.discounts, device=self.device) * not_done
         weights = torch.as_tensor(batch.weights, device=self.device)
+        if self.config.noisy:
+            reset_noise(self.online, self.learn_rng)
+            reset_noise(self.target, self.learn_rng)
+        losses, priorities = {
+            "none": self._expected_value_losses,
+            "c51": self._categorical_losses,
+            "iqn": self._quantile_losses,
+        }[self.config.distributional](states, actions, rewards, bootstraps, next_states)
+        loss = (weights * losses).mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self._clip_gradients()
+        self.optimizer.step()
+        if self.config.prioritized:
+            self.replay_memory.update_priorities(batch.indices, priorities.float().cpu().numpy())
+        return float(loss.detach())
+
+    def _next_actions(self, next_states: torch.Tensor, target_q: torch.Tensor) -> torch.Tensor:
+        """The bootstrap's actions (B,) int64: the online network's choice under Double DQN
+        (the target network then values it), else the target network's own (its ``target_q``)."""
+        if self.config.double_dqn:
+            return self._expected_q(self.online, next_states, self.learn_rng).argmax(dim=1)
+        return target_q.argmax(dim=1)
+
+    def _expected_value_losses(self, states, actions, rewards, bootstraps, next_states):
+        """DQN: Huber losses (B,) of Q(s, a) against r + gamma**n Q'(s', a'), and the TD errors (B,)."""
         with self._autocast():
             # The bootstrap needs no gradient: the next states go through both networks
             # without a graph, so that the backward pass covers the B states only (a single
             # online pass over states and next states together would double its cost).
             with torch.no_grad():
                 next_target_q = self.target(next_states).float()  # (B, A)
-                if config.double_dqn:  # the online network chooses, the target network values
-                    next_actions = self.online(next_states).argmax(dim=1, keepdim=True)  # (B, 1)
-                else:
-                    next_actions = next_target_q.argmax(dim=1, keepdim=True)
-                next_q = next_target_q.gather(1, next_actions).squeeze(1)  # (B,)
-                targets = rewards + discounts * not_done * next_q
+                next_actions = self._next_actions(next_states, next_target_q)  # (B,)
+                next_q = next_target_q.gather(1, next_actions[:, None]).squeeze(1)  # (B,)
+                targets = rewards + bootstraps * next_q
             q = self.online(states).float().gather(1, actions[:, None]).squeeze(1)  # (B,)
-        td_errors = targets - q
-        loss = (weights * nn.functional.smooth_l1_loss(q, targets, reduction="none")).mean()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self._clip_gradients()
-        self.optimizer.step()
-        if config.prioritized:
-            self.replay_memory.update_priorities(batch.indices, td_errors.detach().float().cpu().numpy())
-        return float(loss.detach())
+        losses = nn.functional.smooth_l1_loss(q, targets, reduction="none")
+        return losses, (targets - q).detach()
+
+    def _categorical_losses(self, states, actions, rewards, bootstraps, next_states):
+        """C51: cross-entropies (B,) between the projected target distribution and the online
+        network's distribution for the taken actions; they are also the priorities."""
+        rows = torch.arange(len(actions), device=self.device)
+        with self._autocast():
+            with torch.no_grad():
+                next_probabilities = torch.softmax(self.target(next_states), dim=2)  # (B, A, N)
+                target_q = (next_probabilities * self.support).sum(dim=2)  # (B, A)
+                next_actions = self._next_actions(next_states, target_q)  # (B,)
+                targets = project_categorical(
+                    next_probabilities[rows, next_actions], rewards, bootstraps, self.support
+                )  # (B, N)
+            logits = self.online(states)[rows, actions]  # (B, N)
+        losses = -(targets * torch.log_softmax(logits, dim=1)).sum(dim=1)
+        return losses, losses.detach()
+
+    def _quantile_losses(self, states, actions, rewards, bootstraps, next_states):
+        """IQN: quantile Huber losses (B,) of the online quantiles at N fractions against N'
+        target samples r + gamma**n Z'(s', a'); they are also the priorities."""
+        config = self.config
+        batch = len(actions)
+        with self._autocast():
+            with torch.no_grad():
+                chooser = self.online if config.double_dqn else self.target
+                next_actions = self._expected_q(chooser, next_states, self.learn_rng).argmax(dim=1)  # (B,)
+                next_taus = self._fractions(batch, config.num_tau_prime_samples, self.learn_rng)  # (B, N')
+                next_quantiles = self.target(next_states, next_taus)  # (B, N', A)
+                index = next_actions[:, None, None].expand(-1, config.num_tau_prime_samples, 1)
+                next_quantiles = next_quantiles.gather(2, index).squeeze(2)  # (B, N')
+                targets = rewards[:, None] + bootstraps[:, None] * next_quantiles  # (B, N')
+            taus = self._fractions(batch, config.num_tau_samples, self.learn_rng)  # (B, N)
+            index = actions[:, None, None].expand(-1, config.num_tau_samples, 1)
+            quantiles = self.online(states, taus).gather(2, index).squeeze(2)  # (B, N)
+        losses = quantile_huber_loss(quantiles, targets, taus, config.kappa)
+        return losses, losses.detach()
 
     def _clip_gradients(self) -> None:
         """``clip_grad_norm_`` to ``config.max_grad_norm``, skipping the rescale on a CPU when
@@ -399,25 +515,29 @@ class DQNAgent:
         self, episodes: int = 10, protocol: str = "machado", epsilon: float | None = None, seed: int = 0
     ) -> EvaluationResult:
         """Play ``episodes`` whole games of the epsilon-greedy policy under a named protocol
-        (see :mod:`dqnlib.evaluation`); the agent's training generator is not touched."""
-        return evaluate_policy(
-            self.config.game,
-            lambda states, eps, rng: self.act(states, eps, rng=rng),
-            episodes=episodes,
-            protocol=protocol,
-            epsilon=epsilon,
-            seed=seed,
-        )
+        (see :mod:`dqnlib.evaluation`); the agent's training generator is not touched. Noisy
+        layers play with their mean weights; IQN draws its fractions from the evaluation's
+        generator."""
+        with self.noise_free():
+            return evaluate_policy(
+                self.config.game,
+                lambda states, eps, rng: self.act(states, eps, rng=rng),
+                episodes=episodes,
+                protocol=protocol,
+                epsilon=epsilon,
+                seed=seed,
+            )
 
     def state_dict(self, weights_only: bool = False) -> dict[str, Any]:
         """Everything a checkpoint holds but the replay memory: ``online``, ``target`` and
-        ``optimizer`` (torch state dicts), ``config``, ``counters``, ``rng_state`` and
-        ``recent_scores`` (JSON values). ``weights_only`` keeps the online weights alone of the
+        ``optimizer`` (torch state dicts), ``config``, ``counters``, ``rng_state``,
+        ``learn_rng_state`` and ``recent_scores`` (JSON values). ``weights_only`` keeps the online weights alone of the
         three torch parts (for sharing a trained agent)."""
         state: dict[str, Any] = {
             "config": self.config.to_dict(),
             "counters": dataclasses.asdict(self.counters),
             "rng_state": self.rng.bit_generator.state,
+            "learn_rng_state": self.learn_rng.bit_generator.state,
             "recent_scores": list(self.recent_scores),
             "online": self.online.state_dict(),
         }
@@ -438,6 +558,8 @@ class DQNAgent:
             match_parameter_layouts(self.optimizer)
         self.counters = Counters(**state["counters"])
         self.rng.bit_generator.state = state["rng_state"]
+        if "learn_rng_state" in state:  # absent from older checkpoints, whose learning drew nothing
+            self.learn_rng.bit_generator.state = state["learn_rng_state"]
         self.recent_scores.clear()
         self.recent_scores.extend(state["recent_scores"])
         if self.loop is not None:

@@ -220,10 +220,12 @@ def _check_state_fields(file: Path, state: dict[str, Any]) -> None:
     ahead = ahead if isinstance(ahead, int) and not isinstance(ahead, bool) else 1
     if counters["last_target_sync"] > counters["env_steps"] + ahead:
         raise bad("counters.last_target_sync", "is later than counters.env_steps")
-    try:
-        np.random.default_rng().bit_generator.state = state["rng_state"]
-    except (KeyError, TypeError, ValueError) as error:
-        raise bad("rng_state", f"is not a generator state ({first_line(error)})") from None
+    # learn_rng_state (the noise and quantile fractions of learning) is absent from older checkpoints.
+    for field in ("rng_state", "learn_rng_state") if "learn_rng_state" in state else ("rng_state",):
+        try:
+            np.random.default_rng().bit_generator.state = state[field]
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise bad(field, f"is not a generator state ({first_line(error)})") from None
     scores = state["recent_scores"]
     if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in scores):
         raise bad("recent_scores", "must hold finite numbers")

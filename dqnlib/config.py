@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ logger = logging.getLogger(__name__)
 OPTIMIZERS = ("adam", "rmsprop")
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
+DISTRIBUTIONAL = ("none", "c51", "iqn")
 # ale-py's vector environment takes 32-bit seeds, and a run reseeds its games with seed + step
 # on a restart: 2**30 leaves room for 2**30 more steps.
 MAX_SEED = 2**30
@@ -68,6 +70,26 @@ class TrainConfig:
     prioritized: bool = False
     priority_alpha: float = 0.5
     priority_beta_start: float = 0.4
+    # What the network learns of the return (dqnlib.networks, dqnlib.distributional): "none" its
+    # expected value (DQN); "c51" a categorical distribution on num_atoms atoms spread evenly over
+    # [v_min, v_max] (Bellemare et al. 2017); "iqn" its quantiles (Dabney et al. 2018).
+    distributional: str = "none"
+    num_atoms: int = 51
+    v_min: float = -10.0
+    v_max: float = 10.0
+    # IQN: cosines in the quantile embedding; fractions sampled per state for the online (N) and
+    # target (N') quantiles when learning and for the Q-values when acting (K); the quantile
+    # Huber loss's kappa. Dopamine's names and values.
+    quantile_embedding_dim: int = 64
+    num_tau_samples: int = 64
+    num_tau_prime_samples: int = 64
+    num_quantile_samples: int = 32
+    kappa: float = 1.0
+    # Noisy nets (Fortunato et al. 2018): the head's layers are factorized NoisyLinear layers
+    # starting at sigma_0 = noisy_sigma0. The noise explores, so training's epsilon is 0
+    # (epsilon_start and epsilon_end are not used); evaluation protocols keep their epsilon.
+    noisy: bool = False
+    noisy_sigma0: float = 0.5
     hidden_size: int = 512
     # The emulator's settings in training, as in evaluation (dqnlib.protocols): "machado" is
     # sticky actions 0.25, no noop starts, no FIRE at game start, games up to 108,000 frames.
@@ -91,7 +113,8 @@ class TrainConfig:
         positive = (
             "num_envs replay_capacity batch_size train_frequency gradient_steps n_step "
             "target_update_interval epsilon_decay_steps hidden_size checkpoint_every replay_checkpoint_every "
-            "keep_checkpoints log_every"
+            "keep_checkpoints log_every quantile_embedding_dim num_tau_samples num_tau_prime_samples "
+            "num_quantile_samples"
         )
         for name in positive.split():
             require(getattr(self, name) >= 1, name, getattr(self, name), "must be >= 1")
@@ -106,7 +129,14 @@ class TrainConfig:
         for name in ("gamma", "tau", "epsilon_start", "epsilon_end"):
             require(0.0 <= getattr(self, name) <= 1.0, name, getattr(self, name), "must be in [0, 1]")
         require(self.tau > 0.0, "tau", self.tau, "must be in (0, 1]")
-        for name in ("learning_rate", "adam_epsilon", "rmsprop_epsilon", "max_grad_norm"):
+        for name in (
+            "learning_rate",
+            "adam_epsilon",
+            "rmsprop_epsilon",
+            "max_grad_norm",
+            "kappa",
+            "noisy_sigma0",
+        ):
             require(getattr(self, name) > 0.0, name, getattr(self, name), "must be > 0")
         require(self.priority_alpha >= 0.0, "priority_alpha", self.priority_alpha, "must be >= 0")
         require(
@@ -130,6 +160,16 @@ class TrainConfig:
         require(
             self.protocol in PROTOCOLS, "protocol", self.protocol, f"must be one of {', '.join(PROTOCOLS)}"
         )
+        require(
+            self.distributional in DISTRIBUTIONAL,
+            "distributional",
+            self.distributional,
+            f"must be one of {', '.join(DISTRIBUTIONAL)}",
+        )
+        require(2 <= self.num_atoms <= 10_000, "num_atoms", self.num_atoms, "must be in [2, 10,000]")
+        for name in ("v_min", "v_max"):
+            require(math.isfinite(getattr(self, name)), name, getattr(self, name), "must be finite")
+        require(self.v_min < self.v_max, "v_max", self.v_max, f"must be > v_min={self.v_min!r}")
         require(self.device in DEVICES, "device", self.device, f"must be one of {', '.join(DEVICES)}")
         require(bool(self.game.strip()), "game", self.game, "must be a game name")
         threads = self.torch_threads
@@ -142,7 +182,10 @@ class TrainConfig:
         )
 
     def epsilon(self, step: int) -> float:
-        """Exploration rate after ``step`` environment steps: linear decay, then constant."""
+        """Exploration rate after ``step`` environment steps: linear decay, then constant
+        (0 with noisy nets, whose noise explores)."""
+        if self.noisy:
+            return 0.0
         fraction = min(1.0, step / self.epsilon_decay_steps)
         return self.epsilon_start + fraction * (self.epsilon_end - self.epsilon_start)
 

@@ -420,7 +420,11 @@ def test_every_bad_flag_is_one_line_and_exit_2(argv, capsys):
 
 
 def bad_values(field: dataclasses.Field) -> list[str]:
-    """Values that no field of this type accepts: the wrong type, or out of every field's range."""
+    """Values that no field of this type accepts: the wrong type, or out of every field's range
+    (the support's ends, which may be negative: the wrong type, not finite, or crossed)."""
+    ends = {"v_min": ["abc", "inf", "10"], "v_max": ["abc", "nan", "-10"]}
+    if field.name in ends:
+        return ends[field.name]
     return {
         "int": ["abc", "1.5", "-7"],
         "float": ["abc", "-0.5"],
