@@ -247,6 +247,42 @@ PRESETS: dict[str, dict[str, Any]] = {
         "protocol": "nature",
         "num_envs": 1,
     },
+    # The Rainbow family with Dopamine's published settings where they apply (its gin files
+    # c51.gin, rainbow.gin and implicit_quantile.gin, Castro et al. 2018): a target network
+    # synced every 8,000 agent steps, Adam. As for DQN, the replay memory stays at dqnlib's
+    # 100,000 transitions (Dopamine: 1,000,000). Adam's epsilon: see BENCHMARKS.md, "Adam's
+    # epsilon and the gradients of each loss".
+    # C51 (Bellemare et al. 2017): 51 atoms on [-10, 10], one-step returns, uniform replay.
+    "c51": {
+        "distributional": "c51",
+        "double_dqn": False,
+        "target_update_interval": 8_000,
+        "learning_rate": 2.5e-4,
+        "adam_epsilon": 3.125e-4,
+    },
+    # Rainbow (Hessel et al. 2018): C51 with noisy nets, dueling heads, 3-step returns,
+    # prioritized replay (alpha 0.5) and Double DQN.
+    "rainbow": {
+        "distributional": "c51",
+        "noisy": True,
+        "dueling": True,
+        "n_step": 3,
+        "prioritized": True,
+        "double_dqn": True,
+        "target_update_interval": 8_000,
+        "learning_rate": 6.25e-5,
+        "adam_epsilon": 1.5e-4,
+    },
+    # IQN (Dabney et al. 2018): 64 cosines, N = N' = 64 fractions to learn, K = 32 to act,
+    # kappa 1, 3-step returns, uniform replay, no Double DQN.
+    "iqn": {
+        "distributional": "iqn",
+        "double_dqn": False,
+        "n_step": 3,
+        "target_update_interval": 8_000,
+        "learning_rate": 5e-5,
+        "adam_epsilon": 3.125e-4,
+    },
     # Seconds-long runs for tests and FAST notebooks.
     "tiny": {
         "num_envs": 2,

@@ -22,7 +22,7 @@ from dqnlib import aggregate
 from dqnlib.config import TrainConfig
 from dqnlib.metrics import read_metrics
 from dqnlib.published import AGENTS, dopamine_curves, dopamine_source, training_return_per_iteration
-from dqnlib.sweep import VARIANTS, read_final
+from dqnlib.sweep import DOPAMINE_AGENT, VARIANTS, read_final
 
 CURVE_WINDOW = 20  # training games averaged into one point of a learning curve
 CURVE_POINTS = 100
@@ -275,13 +275,18 @@ def _published_section(runs: list[SweepRun], games: list[str], variants: list[st
                 spread = f" [{means.min():.1f}, {means.max():.1f}]" if len(means) > 1 else ""
                 cells = [f"{means.mean():.1f}{spread} ({len(means)} seeds, {games_played} games)"]
                 beats = []
+                compared = dict.fromkeys(
+                    [DOPAMINE_AGENT.get(variant, "DQN"), "IQN"]
+                )  # its own agent, and IQN
                 for agent in AGENTS:
                     curve = references.get(agent)
                     if curve is None or k >= len(curve.mean):
                         cells.append("-")
                         continue
                     cells.append(f"{curve.mean[k]:.1f} [{curve.low[k]:.1f}, {curve.high[k]:.1f}]")
-                    if agent in ("DQN", "IQN"):
+                for agent in compared:
+                    curve = references.get(agent)
+                    if curve is not None and k < len(curve.mean):
                         beats.append(f"{agent} {'yes' if means.mean() >= curve.mean[k] else 'no'}")
                 rows.append(
                     f"| {game} | {variant} | {(k + 1) * 250_000:,} | "
@@ -299,6 +304,8 @@ def _published_section(runs: list[SweepRun], games: list[str], variants: list[st
         "(sticky actions 0.25, whole games, raw score), dqnlib's training default; one difference",
         "remains in dqnlib's default preset: a lost life ends a learning episode (`terminal_on_life_loss`),",
         "which Dopamine's agents do not do (the score counts whole games in both).",
+        "The last column compares each variant with Dopamine's agent of the same kind (DQN for dqn,",
+        "double and dueling) and with IQN, Dopamine's strongest.",
         f"Source: {dopamine_source()}.",
         "",
         "| game | variant | steps | dqnlib | "
@@ -340,6 +347,7 @@ def _plot_curves(runs: list[SweepRun], games: list[str], variants: list[str]) ->
         with_metrics = [r for r in runs if r.game == game and r.metrics is not None]
         end = max((r.metrics["env_step"][-1] for r in with_metrics), default=1.0)
         grid = np.linspace(0.0, end, CURVE_POINTS)
+        colours = {}
         for variant in variants:
             curves = [_smoothed(r.metrics, grid) for r in with_metrics if r.variant == variant]
             if not curves:
@@ -347,6 +355,7 @@ def _plot_curves(runs: list[SweepRun], games: list[str], variants: list[str]) ->
             mean, low, high = _band(np.stack(curves))  # (seeds, points) -> 3 x (points,)
             marker = "o" if np.isfinite(mean).sum() < 2 else None  # a single point shows as a dot
             (line,) = ax.plot(grid, mean, marker=marker, label=f"{variant} ({len(curves)} seeds)")
+            colours[variant] = line.get_color()
             ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2)
             per_seed = [r.per_iteration() for r in with_metrics if r.variant == variant]
             windows = min(len(ends) for ends, _, _ in per_seed)
@@ -360,14 +369,16 @@ def _plot_curves(runs: list[SweepRun], games: list[str], variants: list[str]) ->
         references = dopamine_curves(game)
         for agent, curve in references.items():
             shown = curve.end_steps <= max(end, 1) + 250_000
-            if not shown.any():
+            kin = [variant for variant in variants if DOPAMINE_AGENT.get(variant) == agent]
+            if not shown.any() or not kin:
                 continue
+            # In its variant's colour when one variant is of its kind (dqn, double and dueling share DQN's).
             (line,) = ax.plot(
                 curve.end_steps[shown],
                 curve.mean[shown],
                 linestyle=REFERENCE_STYLES.get(agent, "--"),
                 linewidth=1.2,
-                color="gray" if agent == "DQN" else None,
+                color=colours[kin[0]] if len(kin) == 1 and kin[0] in colours else "gray",
                 label=f"Dopamine {agent} ({curve.runs} runs)",
             )
             ax.fill_between(

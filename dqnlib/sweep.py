@@ -24,16 +24,30 @@ import torch
 
 from dqnlib.agent import DQNAgent
 from dqnlib.checkpoint import newest_run_checkpoint, read_state
-from dqnlib.config import TrainConfig, make_config
+from dqnlib.config import PRESETS, TrainConfig, make_config
 from dqnlib.games import display_name, is_atari, resolve_game
 from dqnlib.validation import first_line
 
 #: Config fields each variant sets: DQN (Mnih et al. 2015), Double DQN (van Hasselt et al.
-#: 2016), and Double DQN with the dueling head (Wang et al. 2016).
+#: 2016), Double DQN with the dueling head (Wang et al. 2016), and the presets of the Rainbow
+#: family (C51, Rainbow, IQN; dqnlib.config.PRESETS).
 VARIANTS: dict[str, dict[str, Any]] = {
     "dqn": {"double_dqn": False},
     "double": {"double_dqn": True},
     "dueling": {"double_dqn": True, "dueling": True},
+    "c51": PRESETS["c51"],
+    "rainbow": PRESETS["rainbow"],
+    "iqn": PRESETS["iqn"],
+}
+
+#: The Dopamine agent (dqnlib.published) each variant is drawn beside.
+DOPAMINE_AGENT = {
+    "dqn": "DQN",
+    "double": "DQN",
+    "dueling": "DQN",
+    "c51": "C51",
+    "rainbow": "Rainbow",
+    "iqn": "IQN",
 }
 
 logger = logging.getLogger(__name__)
@@ -91,16 +105,20 @@ def plan_sweep(
         seeds: a count ``n`` (seeds 0..n-1) or the seeds themselves.
         variants: names in :data:`VARIANTS`.
         steps: environment steps per run, in total (a resumed run trains the rest).
-        preset, overrides: as :func:`dqnlib.make_config`; ``game``, ``seed``, ``double_dqn``
-            and ``dueling`` belong to the sweep and may not be overridden.
+        preset, overrides: as :func:`dqnlib.make_config`; ``game``, ``seed`` and the fields
+            each variant sets belong to the sweep and may not be overridden.
         eval_episodes: whole games played by the final evaluation of each run.
     Raises:
         ValueError: one line naming the bad input.
     """
     overrides = dict(overrides or {})
-    taken = sorted(set(overrides) & {"game", "seed", "double_dqn", "dueling"})
+    taken = sorted(set(overrides) & {"game", "seed"})
     if taken:
-        raise ValueError(f"{taken[0]} is set by the sweep (--games, --seeds, --variants); do not override it")
+        raise ValueError(f"{taken[0]} is set by the sweep (--games, --seeds); do not override it")
+    for variant in variants:
+        taken = sorted(set(overrides) & set(VARIANTS.get(variant, {})))
+        if taken:
+            raise ValueError(f"{taken[0]} is set by variant {variant} (--variants); do not override it")
     for name, allowed in (("steps", steps), ("eval_episodes", eval_episodes)):
         if isinstance(allowed, bool) or not isinstance(allowed, int) or allowed < 1:
             raise ValueError(f"{name}={allowed!r} must be an integer >= 1")

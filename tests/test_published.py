@@ -35,6 +35,7 @@ def test_per_iteration_means_count_games_by_the_window_they_ended_in():
 
 
 def _write_run(directory, scores_by_window, reached, protocol="machado"):
+    """A finished run in ``directory`` (``.../<game>/<variant>/seed<k>``)."""
     directory.mkdir(parents=True)
     (directory / "config.json").write_text(json.dumps(make_config(protocol=protocol).to_dict()))
     with open(directory / "metrics.csv", "w", newline="") as file:
@@ -47,7 +48,7 @@ def _write_run(directory, scores_by_window, reached, protocol="machado"):
                 writer.writerow([window * 250_000 + 1_000 * (i + 1), game, score, 0.1, 0.01, 300.0])
     final = {
         "game": "Breakout",
-        "variant": "double",
+        "variant": directory.parent.name,
         "seed": 0,
         "env_steps": reached,
         "protocol": "machado",
@@ -71,6 +72,17 @@ def test_report_puts_each_window_beside_dopamine_at_the_same_steps(tmp_path):
     )
     assert rows[0].endswith("DQN yes, IQN no |") and "DQN no" in rows[1]
     assert "Left out" not in report
+
+
+@pytest.mark.parametrize("variant, agent", [("c51", "C51"), ("rainbow", "Rainbow"), ("iqn", "IQN")])
+def test_report_compares_each_variant_with_dopamine_s_agent_of_its_kind(tmp_path, variant, agent):
+    own = dopamine_curves("Breakout")[agent].mean
+    _write_run(tmp_path / "Breakout" / variant / "seed0", [[own[0] + 1] * 4], 250_000)
+    report = write_report(tmp_path, reps=50).read_text()
+    (row,) = [line for line in report.splitlines() if line.startswith(f"| Breakout | {variant} |")]
+    verdicts = row.rsplit("|", 2)[1].strip()
+    assert verdicts.startswith(f"{agent} yes") and "DQN" not in verdicts
+    assert verdicts == f"{agent} yes" or verdicts.endswith(("IQN yes", "IQN no"))
 
 
 def test_report_leaves_runs_of_another_protocol_out_of_the_dopamine_comparison(tmp_path):

@@ -17,6 +17,7 @@ import pytest
 from dqnlib import DQNAgent
 from dqnlib.checkpoint import run_checkpoints
 from dqnlib.cli import main as cli_main
+from dqnlib.config import make_config
 from dqnlib.metrics import read_metrics
 from dqnlib.report import write_report
 from dqnlib.sweep import FAILED, FINISHED, SKIPPED, format_summary, plan_sweep, read_final, run_sweep
@@ -156,9 +157,14 @@ def test_cli_sweep_without_ray_names_the_extra(tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize(
     "args, words",
     [
-        (["sweep", "--variants", "dqn,rainbow"], "unknown variant 'rainbow'"),
+        (["sweep", "--variants", "dqn,rainbw"], "unknown variant 'rainbw'"),
         (["sweep", "--games", "Breakout,Breakuot"], "did you mean Breakout"),
-        (["sweep", "--set", "double_dqn=false"], "double_dqn is set by the sweep"),
+        (["sweep", "--set", "double_dqn=false"], "double_dqn is set by variant"),
+        (
+            ["sweep", "--variants", "dqn,c51", "--set", "learning_rate=0.001"],
+            "learning_rate is set by variant c51",
+        ),
+        (["sweep", "--set", "seed=3"], "seed is set by the sweep"),
         (["sweep", "--seeds", "0"], "must be >= 1"),
         (["report", "/nonexistent/sweep"], "does not exist"),
     ],
@@ -185,3 +191,13 @@ def test_plan_names_directories_by_game_variant_and_seed(tmp_path):
         (False, False, 3),
         (True, True, 3),
     ]
+
+
+def test_the_rainbow_family_s_variants_are_their_presets_on_the_sweep_s_preset(tmp_path):
+    specs = plan_sweep(["Breakout"], [0], ["c51", "rainbow", "iqn"], 100, tmp_path, preset="tiny")
+    c51, rainbow, iqn = (s.config for s in specs)
+    assert (c51.distributional, c51.noisy, c51.double_dqn) == ("c51", False, False)
+    assert (rainbow.distributional, rainbow.noisy, rainbow.dueling, rainbow.n_step) == ("c51", True, True, 3)
+    assert rainbow.prioritized and rainbow.double_dqn and rainbow.target_update_interval == 8_000
+    assert (iqn.distributional, iqn.n_step, iqn.double_dqn) == ("iqn", 3, False)
+    assert {c.replay_capacity for c in (c51, rainbow, iqn)} == {make_config("tiny").replay_capacity}
