@@ -400,11 +400,12 @@ def test_cli_lists_games():
     assert any(line.split() == ["Breakout", "4", "actions"] for line in result.stdout.splitlines())
 
 
-def test_cartpole_mlp_learns_within_budget():
-    """Mean greedy return >= 195 over 10 games within 30,000 steps (benchmarks/bench_cartpole.py
-    runs this over 10 seeds)."""
+@pytest.mark.parametrize("preset", ["cartpole", "cartpole-c51", "cartpole-iqn"])
+def test_cartpole_mlp_learns_within_budget(preset):
+    """Mean greedy return >= 195 over 10 games within 30,000 steps, with DQN, C51 and IQN
+    (benchmarks/bench_cartpole.py runs each over 10 seeds)."""
     torch.set_num_threads(1)
-    agent = DQNAgent(make_config("cartpole", seed=0))
+    agent = DQNAgent(make_config(preset, seed=0))
     assert agent.train_until(195.0, max_steps=30_000, eval_every=5_000) is not None
 
 

@@ -40,9 +40,8 @@ STEPS = {"cartpole": (160, 100), "breakout": (160, 140)}
 def variant_config(name: str, game: str = "cartpole", seed: int = 5, **overrides) -> TrainConfig:
     """A small config of a variant: CartPole's preset shrunk to seconds, or Breakout's ``tiny``."""
     if game == "breakout":
-        return make_config(
-            "tiny", seed=seed, learning_starts=100, torch_threads=1, **VARIANTS[name], **overrides
-        )
+        fields = {"seed": seed, "learning_starts": 100, "torch_threads": 1, **VARIANTS[name], **overrides}
+        return make_config("tiny", **fields)
     small = {
         "learning_starts": 100,
         "train_frequency": 2,
@@ -246,3 +245,21 @@ def test_the_bootstrap_uses_a_noisy_target_network(trained):
     noisy_target.learn(batch)
     mean_target.learn(batch)
     assert not same_weights(noisy_target, mean_target)
+
+
+@pytest.mark.parametrize("name", ["c51", "iqn", "rainbow"])
+def test_every_variant_learns_under_bf16_autocast_as_in_fp32(name, monkeypatch):
+    """The bf16 learner (the fast path on CUDA and on CPUs with native bf16) runs every variant:
+    from the same weights and batch, its loss is fp32's within bf16's precision, and not fp32's
+    bits (autocast did run). On a CPU without native bf16, torch emulates it."""
+    monkeypatch.setattr("dqnlib.agent._cpu_has_bf16", lambda: True)
+    fp32 = DQNAgent(variant_config(name, "breakout", learning_starts=10_000, precision="fp32"))
+    fp32.train(200, progress_bar=False)  # fills the memory; no update yet
+    batch = fp32.replay_memory.sample(fp32.config.batch_size)
+    bf16 = DQNAgent(variant_config(name, "breakout", learning_starts=10_000, precision="bf16"))
+    assert bf16.bf16 and next(bf16.target.parameters()).dtype == torch.bfloat16
+    assert same_weights(fp32, bf16)
+    losses = fp32.learn(batch), bf16.learn(batch)
+    assert np.isfinite(losses).all() and losses[0] != losses[1]
+    assert losses[1] == pytest.approx(losses[0], rel=0.05)
+    fp32.close()
