@@ -249,16 +249,17 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # The Rainbow family with Dopamine's published settings where they apply (its gin files
     # c51.gin, rainbow.gin and implicit_quantile.gin, Castro et al. 2018): a target network
-    # synced every 8,000 agent steps, Adam. As for DQN, the replay memory stays at dqnlib's
-    # 100,000 transitions (Dopamine: 1,000,000). Adam's epsilon: see BENCHMARKS.md, "Adam's
-    # epsilon and the gradients of each loss".
+    # synced every 8,000 agent steps, Adam at Dopamine's learning rates. As for DQN, the replay
+    # memory stays at dqnlib's 100,000 transitions (Dopamine: 1,000,000), and Adam's epsilon at
+    # PyTorch's 1e-8: Dopamine's (1.5e-4 for Rainbow, 3.125e-4 for C51 and IQN) would leave 1% to
+    # 30% of Adam's step to this network's weights, whose gradients' root mean square is 2e-6 to
+    # 6e-5 early in training (BENCHMARKS.md, "Adam's epsilon and the gradients of each loss").
     # C51 (Bellemare et al. 2017): 51 atoms on [-10, 10], one-step returns, uniform replay.
     "c51": {
         "distributional": "c51",
         "double_dqn": False,
         "target_update_interval": 8_000,
         "learning_rate": 2.5e-4,
-        "adam_epsilon": 3.125e-4,
     },
     # Rainbow (Hessel et al. 2018): C51 with noisy nets, dueling heads, 3-step returns,
     # prioritized replay (alpha 0.5) and Double DQN.
@@ -271,7 +272,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "double_dqn": True,
         "target_update_interval": 8_000,
         "learning_rate": 6.25e-5,
-        "adam_epsilon": 1.5e-4,
     },
     # IQN (Dabney et al. 2018): 64 cosines, N = N' = 64 fractions to learn, K = 32 to act,
     # kappa 1, 3-step returns, uniform replay, no Double DQN.
@@ -281,7 +281,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "n_step": 3,
         "target_update_interval": 8_000,
         "learning_rate": 5e-5,
-        "adam_epsilon": 3.125e-4,
     },
     # Seconds-long runs for tests and FAST notebooks.
     "tiny": {
