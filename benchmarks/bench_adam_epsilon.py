@@ -4,7 +4,7 @@ Adam's step on a weight is ``lr * m / (sqrt(v) + eps)``, where ``sqrt(v)`` estim
 mean square of that weight's gradient. Where ``sqrt(v)`` is far below ``eps`` the step shrinks
 by ``sqrt(v) / (sqrt(v) + eps)``; that is how Dopamine's 1.5e-4 stalled dqnlib's DQN (its Huber
 gradients are 1e-7 to 1e-5). For each preset this trains Breakout past random play, runs
-``--updates`` updates with the preset's own settings, and reads ``sqrt(v_hat)`` (bias-corrected)
+``--updates`` updates with the preset's settings and Dopamine's epsilon, and reads ``sqrt(v_hat)`` (bias-corrected)
 from the optimizer per layer: the fraction of its step that each epsilon would leave.
 
 Usage: .venv/bin/python benchmarks/bench_adam_epsilon.py [--updates 200] [--write BENCHMARKS.md]
@@ -22,7 +22,8 @@ from common import publish, section
 from dqnlib import DQNAgent, make_config
 
 SECTION = "## Adam's epsilon and the gradients of each loss"
-PRESETS = ("default", "c51", "rainbow", "iqn")
+# Each preset trains with the epsilon of Dopamine's agent of its kind (its JAX DQN for the default).
+DOPAMINE_EPSILON = {"default": 1.5e-4, "c51": 3.125e-4, "rainbow": 1.5e-4, "iqn": 3.125e-4}
 EPSILONS = (1e-8, 1.5e-4, 3.125e-4)
 LEARNING_STARTS = 5_000
 
@@ -55,8 +56,10 @@ def main() -> None:
         "|---|---|---|---:|---:|" + "---:|" * len(EPSILONS),
     ]
     losses = {"none": "Huber", "c51": "cross-entropy", "iqn": "quantile Huber"}
-    for preset in PRESETS:
-        config = make_config(preset, learning_starts=LEARNING_STARTS, seed=0, torch_threads=1)
+    for preset, epsilon in DOPAMINE_EPSILON.items():
+        config = make_config(
+            preset, learning_starts=LEARNING_STARTS, seed=0, torch_threads=1, adam_epsilon=epsilon
+        )
         agent = DQNAgent(config)
         agent.train(LEARNING_STARTS + args.updates * config.train_frequency, progress_bar=False)
         for kind, scale in gradient_scales(agent).items():
@@ -69,7 +72,8 @@ def main() -> None:
             print(rows[-1], flush=True)
         agent.close()
     setup = (
-        f"Breakout, each preset's own settings, seed 0, one torch thread; {LEARNING_STARTS:,} steps of random play, "
+        "Breakout, each preset's settings with the Adam epsilon of Dopamine's agent of its kind "
+        f"({', '.join(f'{p} {e:g}' for p, e in DOPAMINE_EPSILON.items())}), seed 0, one torch thread; {LEARNING_STARTS:,} steps of random play, "
         f"then {args.updates} updates. `sqrt(v)`: Adam's bias-corrected second moment per weight after those "
         "updates, over the weights that had a gradient (those whose input was 0 in every batch had none); 'step left': the median over them of sqrt(v) / (sqrt(v) + eps), the share of Adam's step "
         "that an epsilon leaves (100%: epsilon does not matter)."
