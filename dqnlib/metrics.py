@@ -7,7 +7,8 @@ Columns, one row per finished game:
 - ``env_step``: environment steps so far, summed over the vector environments (4 frames each);
 - ``game``: games finished so far;
 - ``score``: the game's raw score (unclipped, summed across lives);
-- ``loss``: the mean Huber loss of the last 100 updates (NaN before learning starts);
+- ``loss``: the mean loss of the last 100 updates (NaN before learning starts): Huber for DQN,
+  cross-entropy for C51, quantile Huber for IQN (TensorBoard's tag names it);
 - ``epsilon``: the exploration rate at that step;
 - ``env_steps_per_s``: environment steps per second since this training call started.
 """
@@ -72,12 +73,13 @@ def read_metrics(path: str | os.PathLike) -> dict[str, np.ndarray]:
 class MetricsLogger:
     """Appends one row per finished game to ``run_dir/metrics.csv``."""
 
-    def __init__(self, run_dir: Path, env_steps: int = 0) -> None:
+    def __init__(self, run_dir: Path, env_steps: int = 0, loss_name: str = "huber") -> None:
         """Continue ``run_dir/metrics.csv`` for a run at ``env_steps`` (0: a new run). Rows of
         games played at or after that step, by a process killed before its next checkpoint,
         belong to steps the run plays again: they move to ``metrics_dropped.csv``, with a
-        warning."""
+        warning. ``loss_name`` names the loss in TensorBoard's tag ``loss/<loss_name>``."""
         self.path = run_dir / "metrics.csv"
+        self.loss_tag = f"loss/{loss_name}"
         self._rename_old_header()
         self._move_rows_from(env_steps, run_dir / "metrics_dropped.csv")
         self._writer = None
@@ -138,7 +140,7 @@ class MetricsLogger:
             raise MetricsError(f"cannot write {self.path}: {error.strerror or error}") from None
         if self._writer is not None:
             self._writer.add_scalar("game/raw_score", score, env_step)
-            self._writer.add_scalar("loss/huber", loss, env_step)
+            self._writer.add_scalar(self.loss_tag, loss, env_step)
             self._writer.add_scalar("schedule/epsilon", epsilon, env_step)
             self._writer.add_scalar("speed/env_steps_per_s", env_steps_per_s, env_step)
 

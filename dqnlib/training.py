@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from dqnlib.agent import DQNAgent
 
 logger = logging.getLogger(__name__)
+#: The loss each kind of value learning minimises, as TensorBoard's tag names it.
+LOSS_NAMES = {"none": "huber", "c51": "cross_entropy", "iqn": "quantile_huber"}
 
 POSTFIX_SECONDS = 2.0  # the progress bar's score and epsilon refresh this often
 
@@ -113,7 +115,9 @@ class TrainingLoop:
         self.env = env if env is not None else make_training_env(agent.config)
         self.games = GameTracker(self.config.num_envs)
         self.metrics = (
-            MetricsLogger(agent.run_dir, agent.counters.env_steps) if agent.run_dir is not None else None
+            MetricsLogger(agent.run_dir, agent.counters.env_steps, LOSS_NAMES[agent.config.distributional])
+            if agent.run_dir is not None
+            else None
         )
         self.observations: np.ndarray | None = None  # (num_envs, 4, 84, 84) uint8 while a run goes on
         self._batch = agent.replay_memory.empty_batch(self.config.batch_size)  # reused by every update

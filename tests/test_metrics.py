@@ -3,6 +3,7 @@
 import csv
 
 import numpy as np
+import pytest
 
 from dqnlib.metrics import FIELDS, MetricsLogger, read_metrics
 
@@ -45,3 +46,15 @@ def test_games_played_after_the_newest_checkpoint_move_aside_on_resume(tmp_path,
     np.testing.assert_array_equal(read_metrics(tmp_path / "metrics.csv")["env_step"], [96, 296])
     np.testing.assert_array_equal(read_metrics(tmp_path / "metrics_dropped.csv")["env_step"], [300, 350])
     assert "2 game(s) played at or after step 300" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "distributional, tag", [("none", "huber"), ("c51", "cross_entropy"), ("iqn", "quantile_huber")]
+)
+def test_the_loss_is_named_for_what_each_variant_minimises(tmp_path, distributional, tag):
+    from dqnlib import DQNAgent, make_config
+
+    agent = DQNAgent(make_config("cartpole", distributional=distributional, log_every=10), run_dir=tmp_path)
+    agent.train(20, progress_bar=False)
+    assert agent.loop.metrics.loss_tag == f"loss/{tag}"
+    agent.close()
