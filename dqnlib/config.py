@@ -251,9 +251,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # c51.gin, rainbow.gin and implicit_quantile.gin, Castro et al. 2018): a target network
     # synced every 8,000 agent steps, Adam at Dopamine's learning rates. As for DQN, the replay
     # memory stays at dqnlib's 100,000 transitions (Dopamine: 1,000,000), and Adam's epsilon at
-    # PyTorch's 1e-8: Dopamine's (1.5e-4 for Rainbow, 3.125e-4 for C51 and IQN) would leave 1% to
-    # 30% of Adam's step to this network's weights, whose gradients' root mean square is 2e-6 to
-    # 6e-5 early in training (BENCHMARKS.md, "Adam's epsilon and the gradients of each loss").
+    # PyTorch's 1e-8: Dopamine's (1.5e-4 for Rainbow, 3.125e-4 for C51 and IQN) would leave 2% to
+    # 37% of Adam's step to the median weight of this network, whose gradients' root mean square
+    # is 8e-6 to 9e-5 early in training (BENCHMARKS.md, "Adam's epsilon and the gradients of each loss").
     # C51 (Bellemare et al. 2017): 51 atoms on [-10, 10], one-step returns, uniform replay.
     "c51": {
         "distributional": "c51",
