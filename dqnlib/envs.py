@@ -34,6 +34,7 @@ What dqnlib adds to both, identically:
 from __future__ import annotations
 
 import dataclasses
+import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -189,6 +190,20 @@ class _NoopFireReset(gymnasium.Wrapper):
         return observation, info
 
 
+def _action_index(action: object, num_actions: int) -> int:
+    """``action`` as an index into the action set, or a one-line ValueError: an integer (a numpy
+    one too, not a bool) in [0, num_actions). A negative index would silently pick from the end."""
+    try:
+        index = None if isinstance(action, (bool, np.bool_)) else operator.index(action)
+    except TypeError:
+        index = None
+    if index is None or not 0 <= index < num_actions:
+        raise ValueError(
+            f"action={action!r} must be an integer in [0, {num_actions}): an index into this game's action set"
+        )
+    return index
+
+
 class _SkipMaxResize(gymnasium.Wrapper):
     """Frame skip with the max over the last two grayscale frames, then an 84x84 resize.
 
@@ -217,7 +232,7 @@ class _SkipMaxResize(gymnasium.Wrapper):
         return resize(self._screens[0], self._screen_size)
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
-        ale, code = self._ale, self._action_set[action]
+        ale, code = self._ale, self._action_set[_action_index(action, len(self._action_set))]
         reward = 0.0
         for frame in range(self._frame_skip):
             reward += ale.act(code, 1.0)

@@ -342,3 +342,17 @@ def test_sticky_actions_are_in_force(vector):
 
     assert _diverges(make(0.25))
     assert not _diverges(make(0.0))
+
+
+@pytest.mark.parametrize("action", [-1, 4, 20, True, 1.5, "1", None])
+def test_an_action_outside_the_action_set_is_a_one_line_error(action):
+    """Breakout's minimal set has 4 actions: -1 would silently play the last one, 20 fail deep
+    in a list index, and a bool or a float pass for an index."""
+    env = dqnlib.make_env("Breakout")
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"must be an integer in \[0, 4\)") as info:
+        env.step(action)
+    assert "\n" not in str(info.value)
+    for valid in (3, np.int64(3), np.array(3)):
+        env.step(valid)
+    env.close()
