@@ -14,19 +14,17 @@ import torch
 
 from dqnlib import DQNAgent, TrainConfig, make_config
 from dqnlib.cli import main as cli_main
+from dqnlib.config import PRESETS
 from dqnlib.replay import ReplayBatch
 
 VARIANTS = {
     "c51": {"distributional": "c51"},
     "iqn": {"distributional": "iqn"},
     "noisy": {"noisy": True},
+    # The rainbow preset's components, without Dopamine's learning rate and target interval.
     "rainbow": {
-        "distributional": "c51",
-        "noisy": True,
-        "dueling": True,
-        "n_step": 3,
-        "prioritized": True,
-        "double_dqn": True,
+        name: PRESETS["rainbow"][name]
+        for name in ("distributional", "noisy", "dueling", "n_step", "prioritized", "double_dqn")
     },
     "iqn-noisy-per": {"distributional": "iqn", "noisy": True, "prioritized": True},
 }
