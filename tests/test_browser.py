@@ -116,10 +116,12 @@ def fast_copy(name: str, folder: Path) -> nbformat.NotebookNode:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """JupyterLab from this interpreter's environment on a free loopback port, serving a
     temporary root with a ``notebooks/`` folder (notebooks find the repository as
-    ``Path.cwd().parent``, so their runs land in the temporary root). Yields (base URL, root);
+    ``Path.cwd().parent``, so their runs land in the temporary root; its ``checkpoints/`` is a
+    link to the repository's, whose shipped agent notebook 04 draws). Yields (base URL, root);
     afterwards the server and its kernels are stopped and the port is free again."""
     root = tmp_path_factory.mktemp("lab")
     (root / "notebooks").mkdir()
+    (root / "checkpoints").symlink_to(REPOSITORY / "checkpoints")  # the shipped agent, read only
     settings = root / "settings"
     for relative, values in LAB_SETTINGS.items():
         (settings / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -232,9 +234,14 @@ def check_finished(name: str, shown: dict, root: Path, committed: nbformat.Noteb
     in the committed notebook shows one in the browser too."""
     saved = nbformat.read(root / "notebooks" / name, as_version=4)
     code_cells = [cell for cell in saved.cells if cell.cell_type == "code"]
-    assert [cell.execution_count for cell in code_cells] == list(range(1, len(code_cells) + 1))
-    errors = [output.ename for cell in code_cells for output in cell.outputs if output.output_type == "error"]
+    errors = [
+        f"{output.ename}: {output.evalue}"
+        for cell in code_cells
+        for output in cell.outputs
+        if output.output_type == "error"
+    ]
     assert not errors, f"{name}: error outputs {errors}"
+    assert [cell.execution_count for cell in code_cells] == list(range(1, len(code_cells) + 1))
     assert shown["prompts"] == [f"[{count}]:" for count in range(1, len(code_cells) + 1)]
     assert not shown["page_errors"], f"{name}: JavaScript errors {shown['page_errors']}"
     assert "IProgress not found" not in shown["text"]
