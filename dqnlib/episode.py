@@ -2,7 +2,7 @@
 
 :func:`record_episode` plays a whole Atari game under an evaluation protocol (see
 :mod:`dqnlib.evaluation`) and keeps, per agent step, the RGB screen, the Q-values the
-network gave, the action taken, the raw reward and the lives left. ``python -m dqnlib play``
+network gave, the action taken, the raw reward, the lives left and the console's RAM. ``python -m dqnlib play``
 writes the frames as a GIF; notebook 05 shows them inline and plots the Q-values.
 """
 
@@ -36,6 +36,8 @@ class RecordedEpisode:
             (epsilon-greedy under the protocol).
         rewards: (T,) float64 raw (unclipped) rewards.
         lives: (T,) int64 lives left after each step.
+        ram: (T, 128) uint8, the console's RAM after each step (the game's own variables:
+            in Breakout, byte 101 is the ball's height, 0 while no ball is in play).
         action_names: the ALE name of each action index, e.g. ``("NOOP", "FIRE", ...)``.
         score: the raw game score at the end.
         game_over: whether the game ended with its last life lost.
@@ -49,6 +51,7 @@ class RecordedEpisode:
     actions: np.ndarray
     rewards: np.ndarray
     lives: np.ndarray
+    ram: np.ndarray
     action_names: tuple[str, ...]
     score: float
     game_over: bool
@@ -113,7 +116,7 @@ def record_episode(
         # of a short game cost what they hold, not max_steps screens, and nothing is copied.
         frames = np.empty((max_steps + 1, *first.shape), dtype=np.uint8)
         frames[0] = first
-        q_values, actions, rewards, lives = [], [], [], []
+        q_values, actions, rewards, lives, ram = [], [], [], [], []
         for step in range(1, max_steps + 1):
             q = agent.q_values(state)  # (num_actions,) float32
             action = int(rng.integers(len(q))) if rng.random() < epsilon else int(q.argmax())
@@ -123,6 +126,7 @@ def record_episode(
             actions.append(action)
             rewards.append(info["raw_reward"])
             lives.append(info["lives"])
+            ram.append(env.unwrapped.ale.getRAM())
             if terminated or truncated:
                 break
     finally:
@@ -133,6 +137,7 @@ def record_episode(
         actions=np.array(actions, dtype=np.int64),
         rewards=np.array(rewards, dtype=np.float64),
         lives=np.array(lives, dtype=np.int64),
+        ram=np.array(ram, dtype=np.uint8),
         action_names=tuple(action_name(code) for code in minimal_action_set(agent.config.game)),
         score=float(info["game_score"]),
         game_over=bool(info["game_over"]),

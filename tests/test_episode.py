@@ -66,6 +66,8 @@ def test_a_recorded_episode_is_consistent_and_repeatable(run_dir):
     assert first.q_values.shape == (steps, 4) and first.q_values.dtype == np.float32
     assert first.action_names == ("NOOP", "FIRE", "RIGHT", "LEFT")
     assert first.score == first.rewards.sum()
+    assert first.ram.shape == (steps, 128) and first.ram.dtype == np.uint8
+    np.testing.assert_array_equal(first.ram[:, 57], first.lives)  # ALE reads Breakout's lives at 0x39
     assert first.game_over == (first.lives[-1] == 0) and not (first.game_over and first.truncated)
     assert first.protocol == "machado" and first.epsilon == 0.001
     # Greedy steps take the arg-max of the recorded Q-values; at epsilon 0.001 nearly all are greedy.
