@@ -370,9 +370,10 @@ def _plot_curves(runs: list[SweepRun], games: list[str], variants: list[str]) ->
         for agent, curve in references.items():
             shown = curve.end_steps <= max(end, 1) + 250_000
             kin = [variant for variant in variants if DOPAMINE_AGENT.get(variant) == agent]
-            if not shown.any() or not kin:
+            if not shown.any() or not (kin or agent == "IQN"):  # IQN: every variant's second yardstick
                 continue
-            # In its variant's colour when one variant is of its kind (dqn, double and dueling share DQN's).
+            # In its variant's colour when one variant is of its kind (dqn, double and dueling
+            # share DQN's), else gray.
             (line,) = ax.plot(
                 curve.end_steps[shown],
                 curve.mean[shown],

@@ -8,7 +8,7 @@ import pytest
 
 from dqnlib import make_config
 from dqnlib.published import dopamine_curves, dopamine_source, training_return_per_iteration
-from dqnlib.report import write_report
+from dqnlib.report import _plot_curves, collect_runs, write_report
 
 
 def test_reference_data_holds_the_four_games_and_agents_with_its_source():
@@ -83,6 +83,19 @@ def test_report_compares_each_variant_with_dopamine_s_agent_of_its_kind(tmp_path
     verdicts = row.rsplit("|", 2)[1].strip()
     assert verdicts.startswith(f"{agent} yes") and "DQN" not in verdicts
     assert verdicts == f"{agent} yes" or verdicts.endswith(("IQN yes", "IQN no"))
+
+
+@pytest.mark.parametrize(
+    "variant, references",
+    [("double", ["Dopamine DQN", "Dopamine IQN"]), ("c51", ["Dopamine C51", "Dopamine IQN"])],
+)
+def test_the_curves_draw_dopamine_s_agent_of_the_variant_s_kind_and_iqn(tmp_path, variant, references):
+    _write_run(tmp_path / "Breakout" / variant / "seed0", [[3.0] * 4, [4.0] * 4], 500_000)
+    figure = _plot_curves(collect_runs(tmp_path), ["Breakout"], [variant])
+    labels = [
+        line.get_label() for line in figure.axes[0].get_lines() if line.get_label().startswith("Dopamine")
+    ]
+    assert [label.split(" (")[0] for label in labels] == references
 
 
 def test_report_leaves_runs_of_another_protocol_out_of_the_dopamine_comparison(tmp_path):
