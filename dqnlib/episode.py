@@ -84,6 +84,24 @@ class RecordedEpisode:
         return path
 
 
+def longest_stretch(flags: np.ndarray) -> tuple[int, int]:
+    """The longest run of consecutive ``True`` in ``flags``: its length and the index of its last step.
+
+    ``flags`` is a (T,) boolean array, one entry per agent step (for instance "no ball in play",
+    read from :attr:`RecordedEpisode.ram`). The first longest run wins a tie; ``(0, -1)`` when
+    no entry is ``True``.
+    """
+    flags = np.asarray(flags)
+    if flags.ndim != 1 or flags.dtype != np.bool_:
+        raise ValueError(f"flags must be a 1-D boolean array, got {flags.dtype} of shape {flags.shape}")
+    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    if not len(starts):
+        return 0, -1
+    longest = int(np.argmax(stops - starts))
+    return int(stops[longest] - starts[longest]), int(stops[longest] - 1)
+
+
 def record_episode(
     agent: DQNAgent,
     protocol: str = "nature",

@@ -6,12 +6,14 @@ import json
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from dqnlib import AtariDQNAgent, DQNAgent
 from dqnlib.checkpoint import export_checkpoint, run_checkpoints
 from dqnlib.cli import main as cli_main
-from dqnlib.episode import record_episode
+from dqnlib.episode import longest_stretch, record_episode
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +107,19 @@ def test_cli_export_then_play_writes_a_gif(run_dir, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "model.pt" in out and f"wrote {gif}" in out
     assert Image.open(gif).n_frames >= 2
+
+
+@given(st.lists(st.booleans(), max_size=60))
+def test_longest_stretch_matches_a_step_by_step_count(flags):
+    length, end, run = 0, -1, 0
+    for i, flag in enumerate(flags):
+        run = run + 1 if flag else 0
+        if run > length:
+            length, end = run, i
+    assert longest_stretch(np.array(flags, dtype=bool)) == (length, end)
+
+
+def test_longest_stretch_rejects_what_is_not_one_row_of_flags():
+    for bad in (np.zeros((2, 3), dtype=bool), np.array([0, 1, 1])):
+        with pytest.raises(ValueError, match="1-D boolean array"):
+            longest_stretch(bad)

@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 import dqnlib
+from dqnlib.episode import longest_stretch
 from dqnlib.protocols import get_protocol
 
 BALL_Y = 101  # Breakout's RAM: the ball's height, 0 while no ball is in play
@@ -34,20 +35,16 @@ def idle_statistics(
         rng = np.random.default_rng(seed)
         observation, _ = env.reset(seed=seed)
         ale = env.unwrapped.ale
-        idle, run, best, steps = 0, 0, 0, 0
+        waiting = []  # per agent step: no ball in play
         while True:
             action = int(agent.act(observation[None], chosen.epsilon, rng=rng)[0])
             observation, _, _, truncated, info = env.step(action)
-            steps += 1
-            waiting = ale.getRAM()[BALL_Y] == 0
-            idle += waiting
-            run = run + 1 if waiting else 0
-            best = max(best, run)
+            waiting.append(ale.getRAM()[BALL_Y] == 0)
             if info["game_end"]:
                 break
         env.close()
-        shares.append(idle / steps)
-        longest.append(best)
+        shares.append(float(np.mean(waiting)))
+        longest.append(longest_stretch(np.array(waiting))[0])
         capped.append(bool(truncated and not info["game_over"]))
     return shares, longest, capped
 
