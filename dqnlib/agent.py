@@ -605,7 +605,11 @@ class DQNAgent:
         replay = checkpoint.replay_memory_path(path)
         if replay is not None:
             agent.replay_memory = ReplayMemory.load(replay, expect=agent.replay_memory.spec)
-            memory = f"replay memory of {agent.replay_memory.transitions_added:,} transitions from {replay.parent.name}"
+            held = agent.replay_memory
+            memory = (
+                f"replay memory of {len(held):,} transitions ({held.transitions_added:,} added in all) "
+                f"from {replay.parent.name}"
+            )
         else:
             memory = "no replay memory (it refills before learning goes on)"
         agent.resumed = (

@@ -455,7 +455,9 @@ def test_the_python_api_resumes_a_run_directory_and_says_what_it_restored(saved_
     assert "\n" not in str(info.value)
     agent = DQNAgent.start_or_resume(make_config("tiny", seed=1), run_dir)
     assert agent.counters.env_steps == 600
-    assert "step 600" in agent.resumed and "replay memory of" in agent.resumed
+    memory = agent.replay_memory
+    held = f"replay memory of {len(memory):,} transitions ({memory.transitions_added:,} added in all)"
+    assert "step 600" in agent.resumed and held in agent.resumed
     with pytest.raises(ValueError, match="holds a Breakout run, not Pong"):
         DQNAgent.start_or_resume(make_config("tiny", game="Pong"), run_dir)
 
