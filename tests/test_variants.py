@@ -47,7 +47,7 @@ def variant_config(name: str, game: str = "cartpole", seed: int = 5, **overrides
         "replay_capacity": 1_000,
         "hidden_size": 32,
     }
-    return make_config("cartpole", seed=seed, torch_threads=1, **small, **VARIANTS[name], **overrides)
+    return make_config("cartpole", seed=seed, torch_threads=1, **{**small, **VARIANTS[name], **overrides})
 
 
 def tensors(agent: DQNAgent) -> list[torch.Tensor]:
@@ -96,13 +96,17 @@ def test_a_resumed_run_goes_on_as_the_run_itself_would_bit_for_bit(name, game, t
     """A resume restarts the games with a seed that depends on the step (TrainingLoop.restart_games);
     the run that was checkpointed, doing the same, must then compute what the resumed one does."""
     first, then = STEPS[game]
-    config = variant_config(name, game, checkpoint_every=100_000)  # no checkpoints but ours
+    # A memory smaller than the steps before the checkpoint: it has wrapped when it is saved.
+    config = variant_config(name, game, checkpoint_every=100_000, replay_capacity=120)
     run = DQNAgent(config, run_dir=tmp_path / "run")
     run.train(first, progress_bar=False)
     run.save_run_checkpoint()
     shutil.copytree(tmp_path / "run", tmp_path / "copy")
     resumed = DQNAgent.start_or_resume(config, tmp_path / "copy")
-    assert resumed.resumed is not None and "replay memory of" in resumed.resumed
+    memory = run.replay_memory
+    assert len(memory) < memory.transitions_added
+    held = f"replay memory of {len(memory):,} transitions ({memory.transitions_added:,} added in all)"
+    assert resumed.resumed is not None and held in resumed.resumed
     assert_same_learner(run, resumed)
     run.loop.restart_games()
     run.train(then, progress_bar=False)
