@@ -359,7 +359,7 @@ class DQNAgent:
 
         Noisy layers draw new noise for the step, the online network's then the target's.
         Prioritized replay takes the TD errors (DQN) or the per-transition losses (C51 and IQN,
-        as Rainbow does) as new priorities.
+        as Rainbow does) as new priorities. The step counts in ``counters.updates``.
         """
         states = self._tensor(batch.states)
         next_states = self._tensor(batch.next_states)
@@ -384,6 +384,7 @@ class DQNAgent:
         self.optimizer.step()
         if self.config.prioritized:
             self.replay_memory.update_priorities(batch.indices, priorities.float().cpu().numpy())
+        self.counters.updates += 1
         return float(loss.detach())
 
     def _next_actions(self, next_states: torch.Tensor, target_q: torch.Tensor) -> torch.Tensor:

@@ -245,7 +245,6 @@ class TrainingLoop:
                     "training stopped and the last checkpoint was kept"
                 )
             agent.recent_losses.append(loss)
-            counters.updates += 1
         if env_steps - counters.last_target_sync >= config.target_update_interval:
             agent.sync_target()
             counters.last_target_sync = env_steps

@@ -232,10 +232,12 @@ def test_learn_moves_q_toward_target_and_target_changes_only_on_sync():
     )
     target_before = [p.clone() for p in agent.target.parameters()]
     before = np.abs(agent.q_values(states)[:, 0] - 1.0).mean()
+    updates = agent.counters.updates
     for _ in range(20):
         agent.learn(batch)
     after = np.abs(agent.q_values(states)[:, 0] - 1.0).mean()
     assert after < before
+    assert agent.counters.updates == updates + 20  # a direct call counts as the loop's do
     assert all(torch.equal(a, b) for a, b in zip(target_before, agent.target.parameters(), strict=True))
     agent.sync_target()
     assert all(
