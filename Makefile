@@ -47,7 +47,7 @@ test: $(TEST_SET) lint
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check dqnlib tests benchmarks docs/results
+	$(BIN)/ruff check dqnlib tests benchmarks docs/results notebooks
 	$(BIN)/ruff format --check dqnlib tests benchmarks docs/results
 
 # Containers and CI run as root, where JupyterLab refuses to start without --allow-root.
