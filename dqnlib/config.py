@@ -94,7 +94,8 @@ class TrainConfig:
     # The emulator's settings in training, as in evaluation (dqnlib.protocols): "machado" is
     # sticky actions 0.25, no noop starts, no FIRE at game start, games up to 108,000 frames.
     protocol: str = "machado"
-    # A lost life is a learning terminal (DeepMind's choice); the game and its frames go on.
+    # A lost life is a learning terminal (DeepMind's choice); the game and its frames go on. On by
+    # default: without it a Breakout run learned more slowly over 500,000 steps (BENCHMARKS.md).
     terminal_on_life_loss: bool = True
     # "auto": bf16 autocast for the Atari network on CUDA or a CPU with native bf16, else fp32.
     precision: str = "auto"

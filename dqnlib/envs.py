@@ -62,6 +62,9 @@ class AtariOptions:
         stack_size: frames per observation.
         terminal_on_life_loss: a lost life is a learning terminal (no bootstrap); the game
             and the frame stack go on (DeepMind's choice; Machado et al. 2018 advise against it).
+            On by default: a Breakout run without it learned more slowly over 500,000 steps
+            (BENCHMARKS.md, "Breakout at 500,000 steps: life-loss terminals, and the nature
+            preset").
         fire_reset: press FIRE once at the start of each game, before the noop starts, in
             games that have it (the ``nature`` protocol: yes; ``machado``: no). Never after
             a lost life: launching the ball again is the agent's to learn.
