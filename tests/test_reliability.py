@@ -40,8 +40,10 @@ def same_weights(a: DQNAgent, b: DQNAgent) -> bool:
 
 @pytest.fixture(scope="module")
 def saved_run(tmp_path_factory) -> Path:
-    """A tiny Breakout run directory with one full checkpoint (weights, optimizer, replay);
-    threads pinned, so that runs resumed from it compute the same bits on any CPU."""
+    """A tiny Breakout run directory with one full checkpoint (weights, optimizer, replay),
+    trained with two threads. A resume takes its thread count from its caller (``"auto"`` lets
+    each process choose by timing), so runs resumed from it pin two threads to compute the same
+    bits on any CPU."""
     run_dir = tmp_path_factory.mktemp("run")
     agent = AtariDQNAgent(preset="tiny", seed=1, run_dir=run_dir, checkpoint_every=600, torch_threads=2)
     agent.train(600)
@@ -487,6 +489,8 @@ def test_two_processes_resumed_from_one_checkpoint_end_with_identical_weights(sa
             "1",
             "--steps",
             "1000",
+            "--set",
+            "torch_threads=2",  # a resume takes its thread count from the command line
         ]
         result = subprocess.run(
             [*command, "--run-dir", str(tmp_path / name)],
