@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import dqnlib.training
-from dqnlib import AtariDQNAgent, DQNAgent
+from dqnlib import AtariDQNAgent
 from dqnlib.threads import ThreadChooser
 
 
@@ -104,32 +104,22 @@ def _weights(agent) -> list[torch.Tensor]:
     return [p.detach().clone() for p in agent.online.parameters()]
 
 
-def test_switching_threads_mid_run_keeps_split_training_bit_exact(two_threads, monkeypatch, tmp_path):
-    """Where this CPU's kernels give the same bits at 1 and 2 threads (README: where they don't,
-    pin torch_threads to reproduce a run bit for bit)."""
-    probe = AtariDQNAgent(preset="tiny", seed=0, learning_starts=100, torch_threads=2)
-    probe.train(300, progress_bar=False)
-    batch = probe.replay_memory.sample(32)
-    saved = probe.save(tmp_path / "probe")
-    updated = {}
-    for threads in (1, 2):
-        torch.set_num_threads(threads)
-        learner = DQNAgent.load(saved)
-        learner.learn(batch)
-        updated[threads] = _weights(learner)
-    torch.set_num_threads(2)
-    if not all(torch.equal(x, y) for x, y in zip(updated[1], updated[2], strict=True)):
-        pytest.skip("this CPU's kernels give other bits at another thread count")
+def test_switching_threads_mid_run_keeps_split_training_bit_exact(two_threads, monkeypatch):
+    """A chooser that switches after every update changes nothing dqnlib computes: no draw,
+    update or step is added or lost at a switch. Torch stays at two threads here, because some
+    CPUs' kernels give other last bits at another count (README), and one probe update that
+    agrees at both counts does not show that a whole run will."""
     pinned = AtariDQNAgent(preset="tiny", seed=1, learning_starts=100, torch_threads=2)
     pinned.train(800, progress_bar=False)
-    # A chooser that switches after every two updates and never holds.
+    asked = []  # the counts the training loop asks torch for
+    monkeypatch.setattr(torch, "set_num_threads", asked.append)
     switching = functools.partial(ThreadChooser, trial_updates=1, hold_seconds=0.0)
     monkeypatch.setattr(dqnlib.training, "ThreadChooser", switching)
     split = AtariDQNAgent(preset="tiny", seed=1, learning_starts=100)
     split.train(300, progress_bar=False)
     split.train(500, progress_bar=False)
     assert split.counters == pinned.counters and split.counters.updates > 50
-    assert set(split.loop.threads.medians) == {1, 2}  # both counts ran
+    assert set(split.loop.threads.medians) == {1, 2} and asked.count(1) > 5  # both counts ran
     assert all(torch.equal(x, y) for x, y in zip(_weights(split), _weights(pinned), strict=True))
 
 
