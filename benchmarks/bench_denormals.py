@@ -1,0 +1,136 @@
+"""The optimizer's step with denormal moments, flushed to zero (dqnlib's setting) and not.
+
+Late in a run many of the Nature network's weights get no gradient (their units no longer fire),
+and their second moments decay into denormal floats. Each timing runs in its own process, which
+sets the flush mode before torch starts its worker threads (they copy it then): the Nature
+network's optimizer of a preset (``default``: fused Adam; ``nature``: centered RMSProp) as
+``dqnlib/agent.py`` makes it, one step with gradients to fill its moments, then a share of the
+second moments set to a denormal value (1e-40) with zero gradients, as a dead unit's are;
+``--updates`` timed steps. With ``--checkpoint`` (a run checkpoint's ``model.pt``) the moments
+are that run's instead, and the weights whose second moment is denormal get zero gradients.
+Run it on an otherwise idle machine.
+
+Usage: .venv/bin/python benchmarks/bench_denormals.py [--share 0.41] [--updates 30] [--rounds 3] [--write BENCHMARKS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import types
+from pathlib import Path
+
+from common import median_range, publish, report_to_parent, run_child, section
+
+SECTION = "## Denormal floats in the optimizer's moments"
+DENORMAL = 1e-40
+
+
+def child(preset: str, threads: int, flush: bool, share: float, updates: int, checkpoint: str | None) -> None:
+    import torch
+
+    import dqnlib  # flushes denormals on import
+    from dqnlib.agent import DQNAgent
+    from dqnlib.denormals import denormals_flushed
+    from dqnlib.networks import NatureQNetwork
+
+    torch.set_flush_denormal(flush)  # before any parallel operation: the worker threads copy it
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    network = NatureQNetwork(4)
+    # The optimizer exactly as the agent makes it for this preset.
+    optimizer = DQNAgent._make_optimizer(
+        types.SimpleNamespace(config=dqnlib.make_config(preset), online=network)
+    )
+    second = "exp_avg_sq" if preset != "nature" else "square_avg"
+    tiny = torch.finfo(torch.float32).tiny
+    if checkpoint is None:
+        for weight in network.parameters():
+            weight.grad = torch.randn_like(weight) * 1e-3
+        optimizer.step()
+        for weight in network.parameters():
+            dead = torch.rand(weight.shape) < share
+            optimizer.state[weight][second][dead] = DENORMAL
+            weight.grad = torch.where(dead, 0.0, torch.randn_like(weight) * 1e-3)
+    else:
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        network.load_state_dict(saved["online"])
+        optimizer.load_state_dict(saved["optimizer"])
+        for weight in network.parameters():
+            dead = optimizer.state[weight][second] < tiny
+            weight.grad = torch.where(dead, 0.0, torch.randn_like(weight) * 1e-3)
+    # Counted from the bits (zero exponent, nonzero fraction): a flushing thread's comparisons
+    # would read a denormal as zero.
+    bits = [optimizer.state[weight][second].view(torch.int32) for weight in network.parameters()]
+    denormal = sum(int((((b & 0x7F800000) == 0) & ((b & 0x007FFFFF) != 0)).sum()) for b in bits)
+    denormal /= sum(b.numel() for b in bits)
+    optimizer.step()  # warm-up
+    durations = []
+    for _ in range(updates):
+        started = time.perf_counter()
+        optimizer.step()
+        durations.append(time.perf_counter() - started)
+    report_to_parent(
+        {"ms": 1_000 * statistics.median(durations), "denormal": denormal, "flushed": denormals_flushed()}
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--share", type=float, default=0.41, help="share of second moments made denormal")
+    parser.add_argument("--updates", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--checkpoint", help="a run checkpoint's model.pt (then --presets names its preset)")
+    parser.add_argument("--presets", default="default,nature")
+    parser.add_argument("--write", type=Path)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        preset, threads, flush = args.child
+        child(preset, int(threads), flush == "on", args.share, args.updates, args.checkpoint)
+        return
+    rows = [
+        "| preset | optimizer | denormal second moments | threads | step, not flushed (ms) | step, flushed (ms) | x faster |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for preset in args.presets.split(","):
+        for threads in [int(t) for t in args.threads.split(",")]:
+            times: dict[str, list[float]] = {"off": [], "on": []}
+            for _ in range(args.rounds):  # interleaved
+                for flush in ("off", "on"):
+                    command = [sys.executable, __file__, "--child", preset, str(threads), flush]
+                    command += ["--share", str(args.share), "--updates", str(args.updates)]
+                    command += ["--checkpoint", args.checkpoint] if args.checkpoint else []
+                    result = run_child(command, f"{preset} with {threads} thread(s), flush {flush}")
+                    if result["flushed"] != (flush == "on"):
+                        raise SystemExit(
+                            f"the flush mode did not hold in every thread ({preset}, flush {flush})"
+                        )
+                    times[flush].append(result["ms"])
+                    if flush == "off":  # a flushing process stores 1e-40 as zero
+                        denormal = result["denormal"]
+            optimizer = "centered RMSProp" if preset == "nature" else "Adam (fused)"
+            speedup = statistics.median(times["off"]) / statistics.median(times["on"])
+            rows.append(
+                f"| {preset} | {optimizer} | {100 * denormal:.0f}% | {threads} | "
+                f"{median_range(times['off'])} | {median_range(times['on'])} | {speedup:.1f} |"
+            )
+    source = (
+        f"run checkpoint `{args.checkpoint}`"
+        if args.checkpoint
+        else f"{100 * args.share:.0f}% of them set to {DENORMAL}"
+    )
+    setup = (
+        f"One optimizer step of the Nature network (1.69 million weights), second moments: {source}; "
+        f"median of {args.updates} steps per process, median (range) over {args.rounds} interleaved rounds."
+    )
+    redo = " ".join([".venv/bin/python benchmarks/bench_denormals.py", *sys.argv[1:]])
+    title = SECTION + (": a run's checkpoint" if args.checkpoint else "")
+    publish(section(title, setup, redo, rows), title, args.write)
+
+
+if __name__ == "__main__":
+    main()
