@@ -5,7 +5,8 @@ and their second moments decay into denormal floats. Each timing runs in its own
 sets the flush mode before torch starts its worker threads (they copy it then): the Nature
 network's optimizer of a preset (``default``: fused Adam; ``nature``: centered RMSProp) as
 ``dqnlib/agent.py`` makes it, one step with gradients to fill its moments, then a share of the
-second moments set to a denormal value (1e-40) with zero gradients, as a dead unit's are;
+second moments set to a denormal value (1e-40), with first moments and gradients of zero, as a
+dead unit's are;
 ``--updates`` timed steps. With ``--checkpoint`` (a run checkpoint's ``model.pt``) the moments
 are that run's instead, and the weights whose second moment is denormal get zero gradients.
 Run it on an otherwise idle machine.
@@ -44,7 +45,7 @@ def child(preset: str, threads: int, flush: bool, share: float, updates: int, ch
     optimizer = DQNAgent._make_optimizer(
         types.SimpleNamespace(config=dqnlib.make_config(preset), online=network)
     )
-    second = "exp_avg_sq" if preset != "nature" else "square_avg"
+    first, second = ("exp_avg", "exp_avg_sq") if preset != "nature" else ("grad_avg", "square_avg")
     tiny = torch.finfo(torch.float32).tiny
     if checkpoint is None:
         for weight in network.parameters():
@@ -52,6 +53,7 @@ def child(preset: str, threads: int, flush: bool, share: float, updates: int, ch
         optimizer.step()
         for weight in network.parameters():
             dead = torch.rand(weight.shape) < share
+            optimizer.state[weight][first][dead] = 0.0
             optimizer.state[weight][second][dead] = DENORMAL
             weight.grad = torch.where(dead, 0.0, torch.randn_like(weight) * 1e-3)
     else:
