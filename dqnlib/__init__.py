@@ -1,9 +1,13 @@
 """dqnlib: Deep Q-Networks on Atari, readable and fast."""
 
+from dqnlib.denormals import flush_denormals
+
+# First, before any module can start torch's worker threads: they take this thread's setting.
+flush_denormals()
+
 from dqnlib.agent import AtariDQNAgent, DQNAgent
 from dqnlib.checkpoint import VERSION as __version__
 from dqnlib.config import TrainConfig, make_config
-from dqnlib.denormals import flush_denormals
 from dqnlib.envs import AtariOptions, AtariVectorEnv, make_env, make_vector_env
 from dqnlib.games import (
     ACTION_NAMES,
@@ -19,8 +23,6 @@ from dqnlib.games import (
 )
 from dqnlib.preprocessing import preprocess_observation
 from dqnlib.replay import ReplayMemory, Transition
-
-flush_denormals()  # before torch starts its worker threads: they copy this thread's setting
 
 __all__ = [
     "ACTION_NAMES",

@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import os
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,18 @@ def use_bf16(config: TrainConfig, device: torch.device) -> bool:
     if config.precision == "bf16" and not supported:
         raise ValueError("precision='bf16' but this CPU has no native bf16; use precision='auto' or 'fp32'")
     return supported and (config.precision == "bf16" or is_atari(config.game))
+
+
+def make_optimizer(config: TrainConfig, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+    """The optimizer ``config.optimizer`` names, over ``parameters``, as the agent uses it."""
+    if config.optimizer == "rmsprop":
+        # Mnih et al. (2015) and Dopamine: centered RMSProp, decay 0.95; see rmsprop_epsilon.
+        return torch.optim.RMSprop(
+            parameters, lr=config.learning_rate, alpha=0.95, eps=config.rmsprop_epsilon, centered=True
+        )
+    # The fused step is one kernel for all tensors; the per-tensor default costs about a
+    # quarter of an fp32 update on a 2-core CPU.
+    return torch.optim.Adam(parameters, lr=config.learning_rate, eps=config.adam_epsilon, fused=True)
 
 
 def _cpu_has_bf16() -> bool:
@@ -160,7 +172,7 @@ class DQNAgent:
             # bf16 on every call; holding it in bf16 gives the same bits without those casts.
             # (Soft updates, tau < 1, need fp32: a small step would round away in bf16.)
             self.target.to(torch.bfloat16)
-        self.optimizer = self._make_optimizer()
+        self.optimizer = make_optimizer(config, self.online.parameters())
         self.support = (
             categorical_support(config.v_min, config.v_max, config.num_atoms, self.device)
             if config.distributional == "c51"
@@ -247,23 +259,6 @@ class DQNAgent:
     def _replay_memory(self) -> ReplayMemory:
         """The replay memory under the name the original exploration used."""
         return self.replay_memory
-
-    def _make_optimizer(self) -> torch.optim.Optimizer:
-        config = self.config
-        if config.optimizer == "rmsprop":
-            # Mnih et al. (2015) and Dopamine: centered RMSProp, decay 0.95; see rmsprop_epsilon.
-            return torch.optim.RMSprop(
-                self.online.parameters(),
-                lr=config.learning_rate,
-                alpha=0.95,
-                eps=config.rmsprop_epsilon,
-                centered=True,
-            )
-        # The fused step is one kernel for all tensors; the per-tensor default costs about a
-        # quarter of an fp32 update on a 2-core CPU.
-        return torch.optim.Adam(
-            self.online.parameters(), lr=config.learning_rate, eps=config.adam_epsilon, fused=True
-        )
 
     # ------------------------------------------------------------------ acting
     def _tensor(self, observations: np.ndarray) -> torch.Tensor:

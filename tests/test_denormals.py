@@ -6,44 +6,55 @@ import sys
 
 import pytest
 
+from dqnlib.denormals import flush_denormals
 
-def flushed_in_a_new_process(before_import: str) -> bool:
-    """``denormals_flushed()`` in a fresh interpreter with two torch threads that runs
-    ``before_import`` and then imports dqnlib."""
-    code = (
-        "import torch\n"
-        "torch.set_num_threads(2)\n"
-        f"{before_import}\n"
-        "import dqnlib\n"
-        "from dqnlib.denormals import denormals_flushed\n"
-        "print(denormals_flushed())\n"
-    )
+pytestmark = pytest.mark.skipif(not flush_denormals(), reason="this CPU cannot flush denormals")
+
+STARTS_WORKER_THREADS = "torch.ones(1 << 22).add_(1)"
+
+
+def run_python(code: str) -> str:
+    """The stdout and stderr of ``code`` run by a fresh interpreter with two torch threads."""
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, "-c", "import torch\ntorch.set_num_threads(2)\n" + code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
-    return {"True": True, "False": False}[result.stdout.strip()]
+    assert result.returncode == 0, result.stderr
+    return result.stdout + result.stderr
+
+
+PROBE = "from dqnlib.denormals import denormals_flushed\nprint('flushed:', denormals_flushed())\n"
 
 
 def test_importing_dqnlib_flushes_denormals_in_torchs_worker_threads_too():
-    assert flushed_in_a_new_process("")
+    assert "flushed: True" in run_python("import dqnlib\n" + PROBE)
 
 
-def test_worker_threads_started_before_the_import_keep_their_setting_and_the_probe_says_so():
-    """torch's worker threads copy the flags when they start; so dqnlib sets them on import."""
-    assert not flushed_in_a_new_process("torch.ones(1 << 22).add_(1)  # starts the worker threads")
+def test_the_probe_sees_a_thread_that_keeps_denormals():
+    """Flushing turned off in the main thread before the workers start: they all keep them."""
+    code = "import dqnlib\ntorch.set_flush_denormal(False)\n" + PROBE
+    assert "flushed: False" in run_python(code)
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_the_probe_reads_the_mode_set_in_this_process(threads):
-    import torch
+def test_training_warns_where_worker_threads_started_before_the_import():
+    """torch's worker threads take the flags when they start, so dqnlib sets them on import;
+    threads started earlier keep denormals, and the probe and the training loop say so."""
+    code = (
+        f"{STARTS_WORKER_THREADS}\n"
+        "import dqnlib\n"
+        + PROBE
+        + "dqnlib.AtariDQNAgent(preset='tiny', torch_threads=2).train(50, progress_bar=False)\n"
+    )
+    output = run_python(code)
+    assert "flushed: False" in output
+    assert output.count("keep denormal floats") == 1
 
-    from dqnlib.denormals import denormals_flushed
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        torch.set_flush_denormal(False)
-        assert not denormals_flushed()
-    finally:
-        torch.set_flush_denormal(True)
-        torch.set_num_threads(before)
+def test_training_after_the_import_does_not_warn():
+    output = run_python(
+        "import dqnlib\ndqnlib.AtariDQNAgent(preset='tiny', torch_threads=2).train(50, progress_bar=False)\n"
+    )
+    assert "denormal" not in output

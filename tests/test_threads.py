@@ -119,7 +119,7 @@ def test_switching_threads_mid_run_keeps_split_training_bit_exact(two_threads, m
     split.train(300, progress_bar=False)
     split.train(500, progress_bar=False)
     assert split.counters == pinned.counters and split.counters.updates > 50
-    assert set(split.loop.threads.medians) == {1, 2} and asked.count(1) > 5  # both counts ran
+    assert set(split.loop.threads.medians) == {1, 2} and asked.count(1) > 5  # both counts were asked for
     assert all(torch.equal(x, y) for x, y in zip(_weights(split), _weights(pinned), strict=True))
 
 
