@@ -27,7 +27,7 @@ from dqnlib.config import TrainConfig, make_config
 from dqnlib.distributional import categorical_support, project_categorical, quantile_huber_loss
 from dqnlib.evaluation import EvaluationResult, evaluate_policy
 from dqnlib.games import is_atari, resolve_game
-from dqnlib.networks import MLPQNetwork, NatureQNetwork, reset_noise
+from dqnlib.networks import MLPQNetwork, NatureQNetwork, glorot_init, reset_noise
 from dqnlib.preprocessing import preprocess_observation
 from dqnlib.replay import ReplayBatch, ReplayMemory
 from dqnlib.training import TrainingLoop, training_spaces
@@ -217,6 +217,8 @@ class DQNAgent:
             else:
                 size = int(np.prod(observation_space.shape))
                 network = MLPQNetwork(size, self.num_actions, config.hidden_size, config.dueling, **head)
+            if config.weight_init == "glorot":
+                glorot_init(network)
         return network.to(self.device)
 
     @classmethod

@@ -17,6 +17,7 @@ OPTIMIZERS = ("adam", "rmsprop")
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 DISTRIBUTIONAL = ("none", "c51", "iqn")
+WEIGHT_INITS = ("torch", "glorot")
 # ale-py's vector environment takes 32-bit seeds, and a run reseeds its games with seed + step
 # on a restart: 2**30 leaves room for 2**30 more steps.
 MAX_SEED = 2**30
@@ -59,6 +60,14 @@ class TrainConfig:
     # far below 1e-5, as for this network (gradients 1e-7 to 1e-5), sqrt(1e-5) = 3.16e-3 outside
     # takes Dopamine's step, and DeepMind's within 1% (0.025 / 0.1 * 32 = 8 x lr vs 7.9 x lr).
     rmsprop_epsilon: float = 3.16e-3
+    # The initial weights of the convolutions and linear layers: "torch", PyTorch's default
+    # (weights and biases uniform in +-1/sqrt(fan_in), as DeepMind's Lua DQN), or "glorot",
+    # Glorot-uniform weights and zero biases (Keras' and TF-slim's default, so Dopamine's). On
+    # Breakout's first batch "glorot" gives gradients 6 to 31 times larger, which speeds the first
+    # updates of an optimizer whose epsilon dominates its divisor (RMSProp here); after 200 updates
+    # the nature preset's convolutions had moved 1.7-2.8 times as far, its linear layers no
+    # further (BENCHMARKS.md, "The nature preset's initial weights").
+    weight_init: str = "torch"
     max_grad_norm: float = 10.0
     target_update_interval: int = 2_000
     tau: float = 1.0
@@ -172,6 +181,12 @@ class TrainConfig:
             require(math.isfinite(getattr(self, name)), name, getattr(self, name), "must be finite")
         require(self.v_min < self.v_max, "v_max", self.v_max, f"must be > v_min={self.v_min!r}")
         require(self.device in DEVICES, "device", self.device, f"must be one of {', '.join(DEVICES)}")
+        require(
+            self.weight_init in WEIGHT_INITS,
+            "weight_init",
+            self.weight_init,
+            f"must be one of {', '.join(WEIGHT_INITS)}",
+        )
         require(bool(self.game.strip()), "game", self.game, "must be a game name")
         threads = self.torch_threads
         require(

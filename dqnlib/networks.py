@@ -62,6 +62,15 @@ class NoisyLinear(nn.Module):
         return outputs + noise * self.noise_out
 
 
+def glorot_init(network: nn.Module) -> None:
+    """Glorot-uniform weights and zero biases for every convolution and linear layer of
+    ``network`` (Keras' and TF-slim's default); :class:`NoisyLinear` layers keep their own."""
+    for module in network.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(module.weight)
+            nn.init.zeros_(module.bias)
+
+
 def reset_noise(network: nn.Module, rng: np.random.Generator) -> None:
     """Draw new noise for every :class:`NoisyLinear` of ``network`` (in module order)."""
     for module in network.modules():

@@ -444,3 +444,49 @@ def test_a_config_of_an_older_dqnlib_is_read_with_a_warning_and_users_set_the_pr
     assert "pressed FIRE for the agent" in caplog.text
     with pytest.raises(ValueError, match="sticky_action_probability' is set by protocol: machado"):
         make_config(sticky_action_probability=0.0)
+
+
+def test_glorot_weight_init_gives_glorot_uniform_weights_and_zero_biases():
+    layers = {}
+    for weight_init in ("torch", "glorot"):
+        agent = AtariDQNAgent(preset="tiny", seed=3, weight_init=weight_init)
+        modules = agent.online.modules()
+        layers[weight_init] = [m for m in modules if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert len(layers["glorot"]) == 5
+    for layer in layers["glorot"]:
+        fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(layer.weight)
+        bound = (6 / (fan_in + fan_out)) ** 0.5
+        assert layer.weight.abs().max() <= bound and layer.weight.abs().max() > 0.9 * bound
+        assert not layer.bias.any()
+    assert all(layer.bias.any() for layer in layers["torch"])  # PyTorch's default draws biases
+
+
+def test_glorot_weight_init_leaves_noisy_layers_as_they_were():
+    networks = [
+        DQNAgent(make_config("cartpole", seed=2, noisy=True, weight_init=init)).online
+        for init in ("torch", "glorot")
+    ]
+    noisy = [
+        [p for name, p in network.named_parameters() if "sigma" in name or "_mu" in name]
+        for network in networks
+    ]
+    assert noisy[0] and all(torch.equal(a, b) for a, b in zip(*noisy, strict=True))
+
+
+def test_the_nature_learner_moves_glorot_weights_further_in_its_first_updates():
+    """Centered RMSProp's epsilon dominates its divisor for this network's gradients, so its step
+    follows the gradient's scale, which Glorot's weights and zero biases make larger, most of
+    all in the convolutions (BENCHMARKS.md, "The nature preset's initial weights")."""
+    moved = {}
+    for weight_init in ("torch", "glorot"):
+        config = make_config("nature", weight_init=weight_init, replay_capacity=2_000, learning_starts=10_000)
+        agent = DQNAgent(config)
+        agent.train(600, progress_bar=False)  # random play only
+        weights = {n: w for n, w in agent.online.named_parameters() if n.endswith("weight")}
+        start = {n: w.detach().clone() for n, w in weights.items()}
+        for _ in range(10):
+            agent.learn(agent.replay_memory.sample(32))
+        moved[weight_init] = {n: float((w.detach() - start[n]).norm()) for n, w in weights.items()}
+        agent.close()
+    ratios = {n: moved["glorot"][n] / moved["torch"][n] for n in moved["torch"] if n.startswith("features")}
+    assert len(ratios) == 3 and all(ratio > 2 for ratio in ratios.values()), ratios  # 3.3-11 over seeds 0-3

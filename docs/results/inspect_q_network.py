@@ -1,0 +1,60 @@
+"""What a Breakout Q-network has learned: does it tell the screens apart?
+
+Usage: python docs/results/inspect_q_network.py CHECKPOINT [CHECKPOINT ...] [--states 3000]
+
+Each CHECKPOINT is a run checkpoint directory (its ``model.pt`` is read; the replay memory is
+not loaded). The states are ``--states`` steps of uniformly random play in ``make_env("Breakout")``
+(seed 0). Prints, per checkpoint, each action's mean Q-value and its standard deviation over
+the states, the share of states in which each action is greedy, and each weight matrix's norm.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import dqnlib
+from dqnlib.networks import NatureQNetwork
+
+
+def random_play_states(count: int) -> torch.Tensor:
+    """(count, 4, 84, 84) uint8 states of uniformly random Breakout play, seed 0."""
+    env = dqnlib.make_env("Breakout")
+    rng = np.random.default_rng(0)
+    observation, _ = env.reset(seed=0)
+    states = []
+    for _ in range(count):
+        states.append(observation)
+        observation, _, terminated, truncated, _ = env.step(int(rng.integers(env.action_space.n)))
+        if terminated or truncated:
+            observation, _ = env.reset()
+    env.close()
+    return torch.from_numpy(np.stack(states))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoints", nargs="+", type=Path)
+    parser.add_argument("--states", type=int, default=3_000)
+    args = parser.parse_args()
+    states = random_play_states(args.states)
+    for path in args.checkpoints:
+        weights = torch.load(path / "model.pt", map_location="cpu", weights_only=True)["online"]
+        network = NatureQNetwork(weights["head.2.weight"].shape[0])
+        network.load_state_dict(weights)
+        with torch.no_grad():
+            q = network(states).float()  # (states, actions)
+        greedy = np.bincount(q.argmax(1).numpy(), minlength=q.shape[1]) / len(q)
+        print(path)
+        print("  mean Q per action:     ", np.round(q.mean(0).numpy(), 3))
+        print("  std of Q over states:  ", np.round(q.std(0).numpy(), 4))
+        print("  share greedy per action:", np.round(greedy, 3))
+        norms = {name: round(float(w.norm()), 2) for name, w in weights.items() if name.endswith("weight")}
+        print("  weight norms:          ", norms)
+
+
+if __name__ == "__main__":
+    main()
