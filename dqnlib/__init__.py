@@ -1,10 +1,5 @@
 """dqnlib: Deep Q-Networks on Atari, readable and fast."""
 
-from dqnlib.denormals import flush_denormals
-
-# First, before any module can start torch's worker threads: they take this thread's setting.
-flush_denormals()
-
 from dqnlib.agent import AtariDQNAgent, DQNAgent
 from dqnlib.checkpoint import VERSION as __version__
 from dqnlib.config import TrainConfig, make_config

@@ -24,6 +24,7 @@ from torch import nn
 
 from dqnlib import checkpoint
 from dqnlib.config import TrainConfig, make_config
+from dqnlib.denormals import SWEEP_UPDATES, zero_denormal_state
 from dqnlib.distributional import categorical_support, project_categorical, quantile_huber_loss
 from dqnlib.evaluation import EvaluationResult, evaluate_policy
 from dqnlib.games import is_atari, resolve_game
@@ -356,7 +357,8 @@ class DQNAgent:
 
         Noisy layers draw new noise for the step, the online network's then the target's.
         Prioritized replay takes the TD errors (DQN) or the per-transition losses (C51 and IQN,
-        as Rainbow does) as new priorities. The step counts in ``counters.updates``.
+        as Rainbow does) as new priorities. The step counts in ``counters.updates``; every
+        ``denormals.SWEEP_UPDATES`` updates on a CPU, the optimizer's denormal moments are zeroed.
         """
         states = self._tensor(batch.states)
         next_states = self._tensor(batch.next_states)
@@ -382,6 +384,8 @@ class DQNAgent:
         if self.config.prioritized:
             self.replay_memory.update_priorities(batch.indices, priorities.float().cpu().numpy())
         self.counters.updates += 1
+        if self.device.type == "cpu" and self.counters.updates % SWEEP_UPDATES == 0:
+            zero_denormal_state(self.optimizer)  # slow on a CPU, and held there by rounding
         return float(loss.detach())
 
     def _next_actions(self, next_states: torch.Tensor, target_q: torch.Tensor) -> torch.Tensor:

@@ -1,44 +1,31 @@
-"""Denormal floats flushed to zero on the CPU, in torch's worker threads too.
+"""Optimizer moments that decay into denormal floats, set to zero.
 
-Adam's and RMSProp's second moments of a weight whose gradient stays zero (a unit that no
-longer fires) shrink by a constant factor every update, into the denormal range below 1.2e-38,
-where a CPU computes many times slower; and there they stay: rounding holds a denormal of at
-most 500 units of its last place where Adam multiplies it by 0.999 (10 units for RMSProp's
-0.95). Late in a Breakout run of the default preset, 41% of Adam's second moments were denormal
-and its fused step took 30 ms instead of 2 (BENCHMARKS.md, "Denormal floats in the optimizer's
-moments"). Flushed to zero they cost nothing, and change no step: a second moment that small
-leaves the step's divisor to epsilon alone either way.
+Adam's and RMSProp's moments of a weight whose gradient stays zero (a unit that no longer
+fires) shrink by a constant factor every update, into the denormal range below 1.2e-38, where
+a CPU computes many times slower; and there they stay: rounding holds a denormal of at most 500
+units of its last place where Adam multiplies it by 0.999 (10 units for RMSProp's 0.95). Late
+in a Breakout run of the default preset, 41% of Adam's second moments were denormal and its
+fused step took 23 ms instead of 1.4 (BENCHMARKS.md, "Denormal floats in the optimizer's
+moments"). Zeroing them changes no step: a moment that small leaves the step's divisor to
+epsilon alone, and adds less than a weight's last bit.
 
-The flags belong to each thread, and on Linux a thread starts with those of the thread that
-starts it; so ``dqnlib`` sets them first thing on import, before torch starts its worker threads.
+The CPU's flush-to-zero mode would do it for every operation, but it belongs to the whole
+process (it breaks, for one, hypothesis's float strategies) and to each thread apart; so the
+agent sweeps its optimizer's state every :data:`SWEEP_UPDATES` updates instead, at update
+counts that a resumed run shares.
 """
 
 from __future__ import annotations
 
 import torch
 
-# Enough elements that every worker thread gets a share of the probe's multiplication.
-_PROBE_SIZE = 1 << 22
+SWEEP_UPDATES = 1_000  # a moment takes about 10,000 of Adam's updates to sink from 1.2e-38 to its floor
 
 
-def flush_denormals() -> bool:
-    """Flush denormals to zero in this thread and in the threads it starts from now on.
-
-    Returns:
-        False where the CPU cannot (torch's ``set_flush_denormal``), else True.
-    """
-    return torch.set_flush_denormal(True)
-
-
-def denormals_flushed() -> bool:
-    """Whether every thread of a parallel torch operation on the CPU flushes denormals now.
-
-    Multiplies the smallest denormal float (bit pattern 1) by one: a thread that flushes
-    returns zero for its share, one that does not returns the denormal unchanged.
-
-    Returns:
-        True when no share came back denormal.
-    """
-    smallest = torch.ones(_PROBE_SIZE, dtype=torch.int32).view(torch.float32)
-    # Read as bits: a flushing thread would read a denormal left by another thread as zero.
-    return not smallest.mul(1.0).view(torch.int32).any().item()
+def zero_denormal_state(optimizer: torch.optim.Optimizer) -> None:
+    """Set every entry of ``optimizer``'s floating-point state tensors whose magnitude is below
+    the smallest normal float of its dtype to zero, in place."""
+    for state in optimizer.state.values():
+        for value in state.values():
+            if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dim() > 0:
+                value.masked_fill_(value.abs() < torch.finfo(value.dtype).tiny, 0.0)

@@ -34,7 +34,6 @@ from tqdm.auto import tqdm
 
 from dqnlib import checkpoint
 from dqnlib.config import TrainConfig
-from dqnlib.denormals import denormals_flushed
 from dqnlib.envs import AtariOptions, DeferredStep, GameTracker, action_set, make_vector_env
 from dqnlib.games import is_atari, resolve_game
 from dqnlib.interrupts import StopRequest
@@ -123,7 +122,6 @@ class TrainingLoop:
         self.observations: np.ndarray | None = None  # (num_envs, 4, 84, 84) uint8 while a run goes on
         self._batch = agent.replay_memory.empty_batch(self.config.batch_size)  # reused by every update
         self.threads: ThreadChooser | None = None  # torch_threads="auto" on a CPU
-        self.denormals_checked = False  # whether run() has checked that torch's CPU threads flush denormals
         self._say: Callable[[str], None] = logger.warning
         self.restart_games()
 
@@ -165,7 +163,6 @@ class TrainingLoop:
         with StopRequest() as stop:
             try:
                 self._set_threads(callers_threads)
-                self._check_denormals()
                 self._steps(target_step, bar, stop, callback)
             except BaseException:
                 # An error may strike mid-step (e.g. a diverged update while the games play):
@@ -189,18 +186,6 @@ class TrainingLoop:
             if self.threads is None or self.threads.candidates[0] != callers_threads:
                 self.threads = ThreadChooser(callers_threads)
             torch.set_num_threads(self.threads.threads)
-
-    def _check_denormals(self) -> None:
-        """Warn, once, where some of torch's CPU threads keep denormal floats (dqnlib/denormals.py)."""
-        if self.agent.device.type != "cpu" or self.denormals_checked:
-            return
-        self.denormals_checked = True
-        if not denormals_flushed():
-            logger.warning(
-                "some of torch's CPU threads keep denormal floats (started before dqnlib was imported, "
-                "or a CPU that cannot flush them): late in a run the optimizer's step may run many "
-                "times slower; import dqnlib before running torch"
-            )
 
     def _steps(
         self, target_step: int, bar: tqdm, stop: StopRequest, callback: Callable[[DQNAgent], None] | None

@@ -1,60 +1,56 @@
-"""Denormal floats are flushed to zero in every torch thread once dqnlib is imported (an
+"""Optimizer moments that decay into denormal floats are set to zero every few updates (an
 optimizer step over denormal moments is many times slower: benchmarks/bench_denormals.py)."""
 
-import subprocess
-import sys
+import numpy as np
+import torch
 
-import pytest
-
-from dqnlib.denormals import flush_denormals
-
-pytestmark = pytest.mark.skipif(not flush_denormals(), reason="this CPU cannot flush denormals")
-
-STARTS_WORKER_THREADS = "torch.ones(1 << 22).add_(1)"
+import dqnlib.agent
+from dqnlib import AtariDQNAgent
+from dqnlib.denormals import zero_denormal_state
 
 
-def run_python(code: str) -> str:
-    """The stdout and stderr of ``code`` run by a fresh interpreter with two torch threads."""
-    result = subprocess.run(
-        [sys.executable, "-c", "import torch\ntorch.set_num_threads(2)\n" + code],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout + result.stderr
+def denormal_count(optimizer: torch.optim.Optimizer) -> int:
+    """Entries of the optimizer's state with a zero exponent and a nonzero fraction (float32)."""
+    count = 0
+    for state in optimizer.state.values():
+        for value in state.values():
+            if value.dim() > 0:
+                bits = value.view(torch.int32)
+                count += int((((bits & 0x7F800000) == 0) & ((bits & 0x007FFFFF) != 0)).sum())
+    return count
 
 
-PROBE = "from dqnlib.denormals import denormals_flushed\nprint('flushed:', denormals_flushed())\n"
+def test_zero_denormal_state_zeroes_denormals_and_nothing_else():
+    weight = torch.nn.Parameter(torch.zeros(6))
+    optimizer = torch.optim.Adam([weight])
+    weight.grad = torch.ones(6)
+    optimizer.step()
+    tiny = float(torch.finfo(torch.float32).tiny)
+    values = torch.tensor([1e-40, -1e-40, tiny, -2 * tiny, 0.0, 0.5])
+    optimizer.state[weight]["exp_avg_sq"].copy_(values)
+    optimizer.state[weight]["exp_avg"].copy_(-values)
+    step = optimizer.state[weight]["step"].clone()
+    zero_denormal_state(optimizer)
+    expected = torch.tensor([0.0, 0.0, tiny, -2 * tiny, 0.0, 0.5])
+    assert torch.equal(optimizer.state[weight]["exp_avg_sq"], expected)
+    assert torch.equal(optimizer.state[weight]["exp_avg"], -expected)
+    assert torch.equal(optimizer.state[weight]["step"], step)
 
 
-def test_importing_dqnlib_flushes_denormals_in_torchs_worker_threads_too():
-    assert "flushed: True" in run_python("import dqnlib\n" + PROBE)
-
-
-def test_the_probe_sees_a_thread_that_keeps_denormals():
-    """Flushing turned off in the main thread before the workers start: they all keep them."""
-    code = "import dqnlib\ntorch.set_flush_denormal(False)\n" + PROBE
-    assert "flushed: False" in run_python(code)
-
-
-def test_training_warns_where_worker_threads_started_before_the_import():
-    """torch's worker threads take the flags when they start, so dqnlib sets them on import;
-    threads started earlier keep denormals, and the probe and the training loop say so."""
-    code = (
-        f"{STARTS_WORKER_THREADS}\n"
-        "import dqnlib\n"
-        + PROBE
-        + "dqnlib.AtariDQNAgent(preset='tiny', torch_threads=2).train(50, progress_bar=False)\n"
-    )
-    output = run_python(code)
-    assert "flushed: False" in output
-    assert output.count("keep denormal floats") == 1
-
-
-def test_training_after_the_import_does_not_warn():
-    output = run_python(
-        "import dqnlib\ndqnlib.AtariDQNAgent(preset='tiny', torch_threads=2).train(50, progress_bar=False)\n"
-    )
-    assert "denormal" not in output
+def test_the_agent_zeroes_its_optimizers_denormal_moments_every_sweep(monkeypatch):
+    """Denormals planted in every second moment: the weights without a gradient keep theirs
+    through an ordinary update and lose them in the update that sweeps."""
+    monkeypatch.setattr(dqnlib.agent, "SWEEP_UPDATES", 4)
+    agent = AtariDQNAgent(preset="tiny", seed=0, learning_starts=100, torch_threads=1)
+    agent.train(300, progress_bar=False)  # past learning_starts: the moments exist
+    while agent.counters.updates % 4 != 1:  # just past a sweep
+        agent.learn(agent.replay_memory.sample(agent.config.batch_size))
+    rng = np.random.default_rng(0)
+    for state in agent.optimizer.state.values():
+        moment = state["exp_avg_sq"]
+        moment.copy_(torch.from_numpy(rng.integers(1, 500, moment.shape, dtype=np.int32)).view(torch.float32))
+    for _ in range(2):  # updates 2 and 3: ordinary
+        agent.learn(agent.replay_memory.sample(agent.config.batch_size))
+    kept = denormal_count(agent.optimizer)
+    agent.learn(agent.replay_memory.sample(agent.config.batch_size))  # update 4: the sweep's
+    assert kept > 0 and denormal_count(agent.optimizer) == 0
