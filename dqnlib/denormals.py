@@ -5,7 +5,7 @@ fires) shrink by a constant factor every update, into the denormal range below 1
 a CPU computes many times slower; and there they stay: rounding holds a denormal of at most 500
 units of its last place where Adam multiplies it by 0.999 (10 units for RMSProp's 0.95). Late
 in a Breakout run of the default preset, 41% of Adam's second moments were denormal and its
-fused step took 23 ms instead of 1.4 (BENCHMARKS.md, "Denormal floats in the optimizer's
+fused step took 32 ms instead of 1.5 (BENCHMARKS.md, "Denormal floats in the optimizer's
 moments"). Zeroing them changes no step: a moment that small leaves the step's divisor to
 epsilon alone, and adds less than a weight's last bit.
 
