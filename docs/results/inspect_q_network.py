@@ -5,7 +5,9 @@ Usage: python docs/results/inspect_q_network.py CHECKPOINT [CHECKPOINT ...] [--s
 Each CHECKPOINT is a run checkpoint directory (its ``model.pt`` is read; the replay memory is
 not loaded). The states are ``--states`` steps of uniformly random play in ``make_env("Breakout")``
 (seed 0). Prints, per checkpoint, each action's mean Q-value and its standard deviation over
-the states, the share of states in which each action is greedy, and each weight matrix's norm;
+the states, the correlation of the state value (the mean over actions) with the discounted
+return that the random play then collected until the life ended (near 0 for a network blind to
+the screen), the share of states in which each action is greedy, and each weight matrix's norm;
 then the same Q-values under bf16 autocast (the training loop's precision on a CPU with native
 bf16): how far they are from float32's, and in what share of the states both pick one action.
 """
@@ -21,20 +23,33 @@ import torch
 import dqnlib
 from dqnlib.networks import NatureQNetwork
 
+GAMMA = 0.99
 
-def random_play_states(count: int) -> torch.Tensor:
-    """(count, 4, 84, 84) uint8 states of uniformly random Breakout play, seed 0."""
+
+def random_play(count: int, seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
+    """``count`` states (count, 4, 84, 84) uint8 of uniformly random Breakout play
+    (``make_env("Breakout")``, ``seed``) and each state's discounted clipped return (count,)
+    float64 that the play then collected until the life ended (gamma 0.99); the last life's
+    return is cut at the end of the play."""
     env = dqnlib.make_env("Breakout")
-    rng = np.random.default_rng(0)
-    observation, _ = env.reset(seed=0)
-    states = []
+    rng = np.random.default_rng(seed)
+    observation, info = env.reset(seed=seed)
+    states, rewards, life_ends = [], [], []
     for _ in range(count):
         states.append(observation)
-        observation, _, terminated, truncated, _ = env.step(int(rng.integers(env.action_space.n)))
+        lives = info["lives"]
+        observation, reward, terminated, truncated, info = env.step(int(rng.integers(env.action_space.n)))
+        rewards.append(np.sign(reward))
+        life_ends.append(terminated or truncated or info["lives"] < lives)
         if terminated or truncated:
-            observation, _ = env.reset()
+            observation, info = env.reset()
     env.close()
-    return torch.from_numpy(np.stack(states))
+    returns = np.zeros(count)
+    ahead = 0.0
+    for k in reversed(range(count)):
+        ahead = rewards[k] + (0.0 if life_ends[k] else GAMMA * ahead)
+        returns[k] = ahead
+    return torch.from_numpy(np.stack(states)), returns
 
 
 def main() -> None:
@@ -42,7 +57,7 @@ def main() -> None:
     parser.add_argument("checkpoints", nargs="+", type=Path)
     parser.add_argument("--states", type=int, default=3_000)
     args = parser.parse_args()
-    states = random_play_states(args.states)
+    states, returns = random_play(args.states)
     for path in args.checkpoints:
         weights = torch.load(path / "model.pt", map_location="cpu", weights_only=True)["online"]
         network = NatureQNetwork(weights["head.2.weight"].shape[0])
@@ -55,6 +70,8 @@ def main() -> None:
         print(path)
         print("  mean Q per action:     ", np.round(q.mean(0).numpy(), 3))
         print("  std of Q over states:  ", np.round(q.std(0).numpy(), 4))
+        correlation = np.corrcoef(q.mean(1).numpy(), returns)[0, 1]
+        print(f"  correlation of the mean Q with the return ahead: {correlation:+.2f}")
         print("  share greedy per action:", np.round(greedy, 3))
         norms = {name: round(float(w.norm()), 2) for name, w in weights.items() if name.endswith("weight")}
         print("  weight norms:          ", norms)
