@@ -25,24 +25,27 @@ import numpy as np
 import torch
 from inspect_q_network import random_play
 
-from dqnlib import DQNAgent, make_config
+from dqnlib import DQNAgent, TrainConfig, make_config
 
 
-def learner_config(name: str, seed: int, play: int):
+def learner_config(name: str, seed: int, play: int) -> TrainConfig:
     """The config of a learner named ``preset[:glorot][:fp32]``, learning from step ``play``."""
     preset, *options = name.split(":")
     unknown = set(options) - {"glorot", "fp32"}
     if unknown:
         raise SystemExit(f"unknown learner option(s) {sorted(unknown)} in {name!r}; use glorot and/or fp32")
-    return make_config(
-        preset,
-        seed=seed,
-        replay_capacity=max(play, 1_000),
-        learning_starts=play,
-        torch_threads=1,
-        weight_init="glorot" if "glorot" in options else "torch",
-        precision="fp32" if "fp32" in options else "auto",
-    )
+    try:
+        return make_config(
+            preset,
+            seed=seed,
+            replay_capacity=max(play, 1_000),
+            learning_starts=play,
+            torch_threads=1,
+            weight_init="glorot" if "glorot" in options else "torch",
+            precision="fp32" if "fp32" in options else "auto",
+        )
+    except ValueError as error:
+        raise SystemExit(f"learner {name!r}: {error}") from None
 
 
 def read_screen(agent: DQNAgent, states: np.ndarray, returns: np.ndarray) -> str:
@@ -61,6 +64,8 @@ def main() -> None:
     parser.add_argument("--learners", default="default,nature:glorot,nature,nature:fp32")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.play < 32 or args.updates < 1 or not 1 <= args.every <= args.updates:
+        raise SystemExit("need --play >= 32, --updates >= 1 and 1 <= --every <= --updates")
     torch.set_num_threads(1)
     configs = {name: learner_config(name, args.seed, args.play) for name in args.learners.split(",")}
     held_out, returns = random_play(2_000, args.seed + 1_000)
