@@ -15,12 +15,14 @@ bf16): how far they are from float32's, and in what share of the states both pic
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import torch
 
 import dqnlib
+from dqnlib.checkpoint import read_state
 from dqnlib.networks import NatureQNetwork
 
 GAMMA = 0.99
@@ -52,6 +54,15 @@ def random_play(count: int, seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
     return torch.from_numpy(np.stack(states)), returns
 
 
+def initial_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The online network's weights as the run of checkpoint ``path`` started them: a new agent
+    for the checkpoint's config (same seed and ``weight_init``; a small replay memory, which
+    the network's initialization does not depend on)."""
+    config = dqnlib.TrainConfig.from_saved(read_state(path)["config"])
+    small = dataclasses.replace(config, replay_capacity=1_000, learning_starts=1_000, num_envs=1)
+    return dqnlib.DQNAgent(small).online.state_dict()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoints", nargs="+", type=Path)
@@ -75,6 +86,13 @@ def main() -> None:
         print("  share greedy per action:", np.round(greedy, 3))
         norms = {name: round(float(w.norm()), 2) for name, w in weights.items() if name.endswith("weight")}
         print("  weight norms:          ", norms)
+        start = initial_weights(path)
+        moved = {
+            name: round(float((w - start[name]).norm() / start[name].norm()), 3)
+            for name, w in weights.items()
+            if name.endswith("weight")
+        }
+        print("  moved from the start:  ", moved)
         error = (q_bf16 - q).pow(2).mean(0).sqrt()
         agree = float((q_bf16.argmax(1) == q.argmax(1)).float().mean())
         print("  bf16 error, rms:       ", np.round(error.numpy(), 4))
