@@ -575,17 +575,7 @@ class ReplayMemory:
             if not isinstance(listed, dict) or set(listed) != set(expected):
                 raise ValueError(f"field 'arrays' must list exactly {', '.join(sorted(expected))}")
             for name, target in expected.items():  # only known names, only from this directory
-                try:
-                    array = np.load(directory / f"{name}.npy", allow_pickle=False)
-                except ValueError as error:
-                    if "allow_pickle" not in str(error):
-                        raise
-                    raise ValueError(f"{name}.npy holds Python objects; dqnlib never loads those") from None
-                if array.shape != target.shape or array.dtype != target.dtype:
-                    raise ValueError(
-                        f"{name}.npy has shape {array.shape} {array.dtype}, expected {target.shape} {target.dtype}"
-                    )
-                target[...] = array
+                _read_npy_into(directory / f"{name}.npy", target)
             memory.rows_written = _counter(header, "rows_written")
             memory.transitions_added = _counter(header, "transitions_added")
             memory.samples_drawn = _counter(header, "samples_drawn")
@@ -609,6 +599,29 @@ class ReplayMemory:
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise ValueError(f"replay memory at {directory} is damaged: {message}") from None
         return memory
+
+
+def _read_npy_into(path: Path, target: np.ndarray) -> None:
+    """Read the ``.npy`` file at ``path`` straight into ``target`` (C-contiguous), which must
+    have its shape and dtype: no second copy of the array in RAM (a resumed `nature` run's
+    frames are 6.6 GiB), and no unpickling. Anything else is a one-line ValueError."""
+    with path.open("rb") as file:
+        readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        reader = readers.get(np.lib.format.read_magic(file))
+        if reader is None:
+            raise ValueError(f"{path.name} is not a .npy file that dqnlib writes")
+        shape, fortran_order, dtype = reader(file)
+        if dtype.hasobject:
+            raise ValueError(f"{path.name} holds Python objects; dqnlib never loads those")
+        if shape != target.shape or dtype != target.dtype:
+            raise ValueError(f"{path.name} has shape {shape} {dtype}, expected {target.shape} {target.dtype}")
+        if fortran_order:
+            raise ValueError(f"{path.name} is in Fortran order; dqnlib writes C order")
+        view, read = memoryview(target).cast("B"), 0
+        while read < target.nbytes and (chunk := file.readinto(view[read:])):
+            read += chunk
+        if read != target.nbytes:
+            raise ValueError(f"{path.name} is truncated ({read:,} of {target.nbytes:,} bytes)")
 
 
 def _counter(header: dict, field: str) -> int:

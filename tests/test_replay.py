@@ -350,6 +350,27 @@ def test_save_load_round_trip(tmp_path, prioritized):
     np.testing.assert_array_equal(memory.sample(8).states, loaded.sample(8).states)
 
 
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        (lambda f: f.write_bytes(f.read_bytes()[:-1]), "frames.npy is truncated"),
+        (lambda f: np.save(f, np.zeros((3, 84, 84), np.uint8)), "frames.npy has shape (3, 84, 84) uint8"),
+        (lambda f: np.save(f, np.zeros(np.load(f).shape, np.float32)), "float32, expected"),
+        (lambda f: np.save(f, np.asfortranarray(np.load(f))), "frames.npy is in Fortran order"),
+        (lambda f: f.write_bytes(b"not a numpy file at all"), "damaged"),
+    ],
+    ids=["short", "shape", "dtype", "fortran", "foreign"],
+)
+def test_a_damaged_array_is_a_one_line_error(tmp_path, damage, words):
+    memory = make_memory()
+    fill(memory, 50)
+    memory.save(tmp_path / "replay")
+    damage(tmp_path / "replay" / "frames.npy")
+    with pytest.raises(ValueError, match="damaged") as info:
+        ReplayMemory.load(tmp_path / "replay")
+    assert words in str(info.value) and "\n" not in str(info.value)
+
+
 def test_damaged_and_foreign_directories_are_one_line_errors(tmp_path):
     memory = make_memory()
     fill(memory, 50)
