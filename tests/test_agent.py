@@ -461,6 +461,16 @@ def test_glorot_weight_init_gives_glorot_uniform_weights_and_zero_biases():
     assert all(layer.bias.any() for layer in layers["torch"])  # PyTorch's default draws biases
 
 
+def test_the_nature_preset_starts_from_glorots_weights():
+    """With PyTorch's weights its RMSProp left the network blind on Breakout (BENCHMARKS.md,
+    "The nature learner's initial weights over a run"); the other presets keep PyTorch's."""
+    for preset, zero_biases in (("nature", True), ("default", False)):
+        agent = AtariDQNAgent(preset=preset, replay_capacity=1_000, learning_starts=1_000)
+        layers = [m for m in agent.online.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+        assert len(layers) == 5 and all(not layer.bias.any() for layer in layers) == zero_biases, preset
+        agent.close()
+
+
 def test_glorot_weight_init_leaves_noisy_layers_as_they_were():
     networks = [
         DQNAgent(make_config("cartpole", seed=2, noisy=True, weight_init=init)).online
