@@ -67,8 +67,8 @@ class TrainConfig:
     # updates of an optimizer whose epsilon dominates its divisor (RMSProp here); after 200 updates
     # the nature preset's convolutions had moved 1.7-2.8 times as far, its linear layers no
     # further (BENCHMARKS.md, "The nature preset's initial weights"). Over a Breakout run the
-    # difference decides: with PyTorch's weights that RMSProp moved the first convolution 4.5% in
-    # 350,000 steps and the network never told the screens apart; with Glorot's, 27%, and it did
+    # difference decides: with PyTorch's weights that RMSProp moved the first convolution 4.8% in
+    # 400,000 steps and the network never told the screens apart; with Glorot's, 46%, and it did
     # (BENCHMARKS.md, "The nature learner's initial weights over a run"). The nature preset
     # therefore takes "glorot"; Adam's steps hardly depend on the scale, so the others keep "torch".
     weight_init: str = "torch"
