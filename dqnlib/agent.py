@@ -141,8 +141,9 @@ class DQNAgent:
     """
 
     def __init__(self, config: TrainConfig, run_dir: str | os.PathLike | None = None) -> None:
+        # Held while this agent may write to run_dir: one line if another process trains there.
+        self._run_dir_lock = checkpoint.claim_run_dir(Path(run_dir)) if run_dir is not None else None
         if run_dir is not None:
-            checkpoint.writable_run_dir(Path(run_dir))  # one line if not; tidies a killed write
             newest = checkpoint.newest_run_checkpoint(run_dir)
             if newest is not None:
                 raise ValueError(
@@ -228,7 +229,8 @@ class DQNAgent:
         one, with the run's own config (a different game is an error; other differences from
         ``config`` are logged), else a new agent for ``config``. What a resume restored is
         logged and kept in :attr:`resumed`."""
-        run_dir = checkpoint.writable_run_dir(Path(run_dir))  # one line if not; tidies a killed write
+        run_dir = Path(run_dir)
+        run_dir_lock = checkpoint.claim_run_dir(run_dir)  # one line if not; tidies a killed write
         newest = checkpoint.newest_run_checkpoint(run_dir)
         if newest is None:
             return cls._build(config, run_dir)
@@ -240,7 +242,7 @@ class DQNAgent:
         if differing:
             logger.warning("resuming with the run's saved config; it differs in %s", ", ".join(differing))
         agent = cls.load(newest, torch_threads=config.torch_threads)
-        agent.run_dir = run_dir
+        agent.run_dir, agent._run_dir_lock = run_dir, run_dir_lock
         agent.resumed = f"resumed from {newest}: {agent.resumed}"
         logger.warning(agent.resumed)
         return agent

@@ -27,6 +27,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import filelock
 import numpy as np
 import torch
 
@@ -256,9 +257,14 @@ class CheckpointError(RuntimeError):
     """A checkpoint could not be written (full disk, no permission); older ones are intact."""
 
 
-def writable_run_dir(run_dir: Path) -> Path:
-    """Create ``run_dir`` if needed, check that files can be written there, and remove what
-    a killed checkpoint write left behind.
+def claim_run_dir(run_dir: Path) -> filelock.BaseFileLock:
+    """Create ``run_dir`` if needed, check that files can be written there, take its lock,
+    and remove what a killed checkpoint write left behind.
+
+    The lock (``run_dir/.lock``, held by this process) keeps a second process from training
+    in the same directory, where the two would interleave metrics.csv's rows and tidy away
+    each other's checkpoint writes. Hold the returned object as long as the run writes there;
+    the lock goes with it, or with the process, killed or not. Agents of one process share it.
 
     Raises:
         CheckpointError: one line naming the directory and the reason.
@@ -267,8 +273,16 @@ def writable_run_dir(run_dir: Path) -> Path:
         require_writable(run_dir)
     except OSError as error:
         raise CheckpointError(f"cannot write checkpoints to {run_dir}: {error.strerror or error}") from None
+    lock = filelock.FileLock(run_dir / ".lock", is_singleton=True, thread_local=False)
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        raise CheckpointError(
+            f"{run_dir} is in use: another process is training there; "
+            "wait for it to stop, or choose another run directory"
+        ) from None
     recover_checkpoints(run_dir / "checkpoints")
-    return run_dir
+    return lock
 
 
 def recover_checkpoints(directory: Path) -> None:

@@ -116,6 +116,34 @@ def test_an_unwritable_run_directory_is_one_line(capsys):
     assert len(err.strip().splitlines()) == 1 and "--run-dir /proc/dqnlib-run: cannot write there" in err
 
 
+def test_a_run_directory_another_process_trains_in_is_refused_in_one_line(tmp_path, capsys):
+    claim = "import sys; from pathlib import Path; from dqnlib.checkpoint import claim_run_dir; "
+    claim += "lock = claim_run_dir(Path(sys.argv[1])); print('held', flush=True); sys.stdin.read()"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", claim, str(tmp_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        staging = tmp_path / "checkpoints" / ".step_0000000400.tmp.x"  # that process's write
+        staging.mkdir(parents=True)
+        for start in (
+            lambda: DQNAgent.start_or_resume(make_config("tiny"), tmp_path),
+            lambda: AtariDQNAgent(preset="tiny", run_dir=tmp_path),
+        ):
+            with pytest.raises(CheckpointError, match="is in use: another process is training there") as info:
+                start()
+            assert "\n" not in str(info.value)
+        assert cli_main(["train", "--preset", "tiny", "--run-dir", str(tmp_path), "--steps", "10"]) == 1
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and f"{tmp_path} is in use" in err
+        assert staging.is_dir()  # nothing of the other process's was tidied away
+    finally:
+        holder.communicate("")
+    first = DQNAgent.start_or_resume(make_config("tiny"), tmp_path)  # free once that process ended
+    second = DQNAgent.start_or_resume(make_config("tiny"), tmp_path)  # one process may hold it twice
+    assert not staging.exists() and first.run_dir == second.run_dir == tmp_path
+
+
 def test_bad_paths_typed_by_the_user_are_exit_2_naming_the_flag_and_path(saved_run, tmp_path, capsys):
     a_file = tmp_path / "a_file"
     a_file.write_text("")
