@@ -491,6 +491,7 @@ class DQNAgent:
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ValueError(f"steps={steps!r} must be an integer >= 1")
         if self.loop is None:
+            self._hold_run_dir()
             self.loop = TrainingLoop(self)
         self.stopped_by = self.loop.run(int(steps), callback, progress_bar)
         if save_path is not None:
@@ -509,10 +510,20 @@ class DQNAgent:
         return None
 
     def close(self) -> None:
-        """Stop the training games (native threads) and close metrics.csv's writers."""
+        """Stop the training games (native threads), close metrics.csv's writers and release
+        :attr:`run_dir` to other processes (training again takes it back)."""
         if self.loop is not None:
             self.loop.close()
             self.loop = None
+        if self._run_dir_lock is not None:
+            self._run_dir_lock.release(force=True)
+            self._run_dir_lock = None
+
+    def _hold_run_dir(self) -> None:
+        """Take :attr:`run_dir`'s lock back after :meth:`close` (one line if another process
+        holds it now)."""
+        if self.run_dir is not None and (self._run_dir_lock is None or not self._run_dir_lock.is_locked):
+            self._run_dir_lock = checkpoint.claim_run_dir(self.run_dir)
 
     # ------------------------------------------------------------------ evaluation and files
     def evaluate(
@@ -581,6 +592,7 @@ class DQNAgent:
         does this by itself every ``checkpoint_every`` steps and when stopped)."""
         if self.run_dir is None:
             raise ValueError("this agent has no run_dir; use save(path)")
+        self._hold_run_dir()
         return checkpoint.save_run_checkpoint(
             self.run_dir, self.state_dict(), self.replay_memory, with_replay=True
         )

@@ -264,7 +264,8 @@ def claim_run_dir(run_dir: Path) -> filelock.BaseFileLock:
     The lock (``run_dir/.lock``, held by this process) keeps a second process from training
     in the same directory, where the two would interleave metrics.csv's rows and tidy away
     each other's checkpoint writes. Hold the returned object as long as the run writes there;
-    the lock goes with it, or with the process, killed or not. Agents of one process share it.
+    the lock goes with it (or with ``release(force=True)``), or with the process, killed or
+    not. Agents of one process share it.
 
     Raises:
         CheckpointError: one line naming the directory and the reason.
@@ -278,8 +279,8 @@ def claim_run_dir(run_dir: Path) -> filelock.BaseFileLock:
         lock.acquire(timeout=0)
     except filelock.Timeout:
         raise CheckpointError(
-            f"{run_dir} is in use: another process is training there; "
-            "wait for it to stop, or choose another run directory"
+            f"{run_dir} is in use: another process holds an agent training there; "
+            "wait for it to stop (or close that agent), or choose another run directory"
         ) from None
     recover_checkpoints(run_dir / "checkpoints")
     return lock

@@ -130,7 +130,9 @@ def test_a_run_directory_another_process_trains_in_is_refused_in_one_line(tmp_pa
             lambda: DQNAgent.start_or_resume(make_config("tiny"), tmp_path),
             lambda: AtariDQNAgent(preset="tiny", run_dir=tmp_path),
         ):
-            with pytest.raises(CheckpointError, match="is in use: another process is training there") as info:
+            with pytest.raises(
+                CheckpointError, match="is in use: another process holds an agent training there"
+            ) as info:
                 start()
             assert "\n" not in str(info.value)
         assert cli_main(["train", "--preset", "tiny", "--run-dir", str(tmp_path), "--steps", "10"]) == 1
@@ -142,6 +144,9 @@ def test_a_run_directory_another_process_trains_in_is_refused_in_one_line(tmp_pa
     first = DQNAgent.start_or_resume(make_config("tiny"), tmp_path)  # free once that process ended
     second = DQNAgent.start_or_resume(make_config("tiny"), tmp_path)  # one process may hold it twice
     assert not staging.exists() and first.run_dir == second.run_dir == tmp_path
+    first.close()  # gives the directory to other processes
+    holder = subprocess.Popen([sys.executable, "-c", claim, str(tmp_path)], stdin=subprocess.PIPE, text=True)
+    assert holder.communicate("", timeout=60) == (None, None) and holder.returncode == 0
 
 
 def test_bad_paths_typed_by_the_user_are_exit_2_naming_the_flag_and_path(saved_run, tmp_path, capsys):

@@ -67,6 +67,7 @@ def sweep(ray_local, tmp_path_factory):
     agent = DQNAgent(stopped.config, stopped.run_dir)
     agent.train(400)
     agent.save_run_checkpoint()
+    agent.close()  # lets the sweep's own process train there
     # dueling/seed0 holds a damaged checkpoint.
     damaged = specs["dueling", 0].run_dir / "checkpoints" / "step_0000000100"
     damaged.mkdir(parents=True)
