@@ -99,7 +99,10 @@ def write_report(sweep_dir: str | os.PathLike, reps: int = 2_000, seed: int = 0)
         raise ValueError(f"{sweep_dir} holds no sweep runs (<game>/<variant>/seed<k> directories)")
     rng = np.random.default_rng(seed)
     games = sorted({run.game for run in runs})
-    variants = sorted({run.variant for run in runs}, key=lambda v: (list(VARIANTS) + [v]).index(v))
+    known = list(VARIANTS)  # dqnlib's variants in their order, then the sweep's own by name
+    variants = sorted(
+        {run.variant for run in runs}, key=lambda v: (known.index(v) if v in known else len(known), v)
+    )
     scores = {
         variant: {
             game: np.array(
@@ -191,7 +194,7 @@ def _aggregate_section(
         (
             f"Interquartile mean (IQM) and mean of the {kind} over runs and games (Agarwal et al. 2021), "
             f"with 95% stratified bootstrap confidence intervals ({reps:,} replicates, runs resampled within "
-            "each game)."
+            "each game); none where each game has one run, since resampling one run measures no spread."
             + (
                 " Human-normalized: 0 is random play, 1 the human reference of Badia et al. (2020)."
                 if normalizable
@@ -213,8 +216,8 @@ def _aggregate_section(
         estimates[variant] = (iqm, mean)
         runs = sum(len(s) for s in per_game.values())
         lines.append(
-            f"| {variant} | {len(per_game)} of {len(used)} | {runs} | {iqm[0]:.3f} | [{iqm[1]:.3f}, {iqm[2]:.3f}] "
-            f"| {mean[0]:.3f} | [{mean[1]:.3f}, {mean[2]:.3f}] |"
+            f"| {variant} | {len(per_game)} of {len(used)} | {runs} | {iqm[0]:.3f} | {_interval(iqm, per_game, 3)} "
+            f"| {mean[0]:.3f} | {_interval(mean, per_game, 3)} |"
         )
     if left_out:
         lines += ["", f"Left out of the aggregate (no reference scores): {', '.join(left_out)}."]
@@ -222,6 +225,14 @@ def _aggregate_section(
         _plot_aggregate(estimates, kind, len(used)).savefig(sweep_dir / "aggregate.png", dpi=100)
         lines += ["", "![aggregate scores](aggregate.png)"]
     return [*lines, ""]
+
+
+def _interval(estimate: tuple[float, float, float], per_game: dict[str, np.ndarray], digits: int) -> str:
+    """``[low, high]`` of a bootstrap ``(point, low, high)``, or ``-`` where every game has one
+    run (its resamples are all the same run: the interval would be the point)."""
+    if all(len(values) < 2 for values in per_game.values()):
+        return "-"
+    return f"[{estimate[1]:.{digits}f}, {estimate[2]:.{digits}f}]"
 
 
 def _per_game_section(
@@ -234,7 +245,7 @@ def _per_game_section(
     lines = [
         "## Per game",
         "",
-        "Mean raw score over seeds [95% bootstrap CI] (runs), and the reference scores.",
+        "Mean raw score over seeds [95% bootstrap CI, for two or more runs] (runs), and the references.",
         "",
         "| game | random | human | " + " | ".join(variants) + " |",
         "| --- | --- | --- | " + " | ".join("---" for _ in variants) + " |",
@@ -247,8 +258,9 @@ def _per_game_section(
             if len(values) == 0:
                 cells.append("-")
                 continue
-            mean, low, high = aggregate.stratified_bootstrap_ci({game: values}, aggregate.mean, rng, reps)
-            cells.append(f"{mean:.1f} [{low:.1f}, {high:.1f}] ({len(values)})")
+            estimate = aggregate.stratified_bootstrap_ci({game: values}, aggregate.mean, rng, reps)
+            interval = _interval(estimate, {game: values}, 1)
+            cells.append(f"{estimate[0]:.1f}{' ' + interval if interval != '-' else ''} ({len(values)})")
         lines.append(f"| {game} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 

@@ -107,6 +107,13 @@ def test_report_leaves_runs_of_another_protocol_out_of_the_dopamine_comparison(t
     assert (tmp_path / "curves.png").stat().st_size > 10_000
 
 
+def test_report_orders_variants_the_same_way_every_time(tmp_path):
+    for variant in ("zeta", "rainbow", "alpha", "double"):
+        _write_run(tmp_path / "Breakout" / variant / "seed0", [[5.0] * 4], 250_000)
+    report = write_report(tmp_path, reps=50).read_text()
+    assert "variants double, rainbow, alpha, zeta;" in report  # dqnlib's own first, then by name
+
+
 def test_report_ignores_a_final_json_without_its_protocol_with_a_warning(tmp_path, caplog):
     run = tmp_path / "Breakout" / "double" / "seed0"
     _write_run(run, [[2.0] * 3], 250_000)

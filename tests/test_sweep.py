@@ -134,6 +134,11 @@ def test_report_has_tables_figures_and_the_failed_run(sweep):
     path = write_report(sweep["dir"], reps=500)
     text = path.read_text()
     assert "| dqn | 1 of 1 | 2 |" in text and "| dueling | 1 of 1 | 1 |" in text
+    # An interval from two runs; none from one (resampling one run gives the point back).
+    rows = {line.split(" | ")[0]: line for line in text.splitlines() if line.startswith("| d")}
+    assert rows["| dqn"].count("[") == 2 and rows["| dueling"].count("| - |") == 2
+    (per_game,) = [line for line in text.splitlines() if line.startswith("| CartPole-v1 |")]
+    assert per_game.count("[") == 1 and per_game.endswith(" (1) |")
     assert "| CartPole-v1/dueling/seed0 | failed | ValueError:" in text
     for figure in ("curves.png", "aggregate.png"):
         assert (sweep["dir"] / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
