@@ -598,12 +598,16 @@ class DQNAgent:
         )
 
     @classmethod
-    def load(cls, path: str | os.PathLike, torch_threads: int | str | None = None) -> DQNAgent:
+    def load(
+        cls, path: str | os.PathLike, torch_threads: int | str | None = None, replay_memory: bool = True
+    ) -> DQNAgent:
         """Rebuild an agent from a checkpoint directory written by :meth:`save` or by training.
 
         The replay memory comes from this checkpoint, or else from the newest older checkpoint
         of the same run that holds one, or else starts empty (learning then waits until it
-        holds ``learning_starts`` transitions again). :attr:`resumed` says what was restored.
+        holds ``learning_starts`` transitions again); ``replay_memory=False`` leaves it empty
+        (to evaluate or watch: a run's memory can be gigabytes). :attr:`resumed` says what was
+        restored.
         The agent writes nowhere unless asked; :meth:`start_or_resume` continues a run in its
         run directory. ``torch_threads`` replaces the saved config's (it says where the agent
         trains, not what it learns).
@@ -618,7 +622,7 @@ class DQNAgent:
             restored = agent.load_state_dict(state)
         except Exception as error:  # noqa: BLE001 - torch raises many kinds for damaged or hostile files
             raise ValueError(f"cannot load weights from {path / 'model.pt'}: {first_line(error)}") from None
-        replay = checkpoint.replay_memory_path(path)
+        replay = checkpoint.replay_memory_path(path) if replay_memory else None
         if replay is not None:
             agent.replay_memory = ReplayMemory.load(replay, expect=agent.replay_memory.spec)
             held = agent.replay_memory
@@ -626,6 +630,8 @@ class DQNAgent:
                 f"replay memory of {len(held):,} transitions ({held.transitions_added:,} added in all) "
                 f"from {replay.parent.name}"
             )
+        elif not replay_memory:
+            memory = "replay memory not loaded (replay_memory=False)"
         else:
             memory = "no replay memory (it refills before learning goes on)"
         agent.resumed = (

@@ -177,7 +177,8 @@ def _train(args: argparse.Namespace) -> int:
 def _load(path: Path):
     from dqnlib.agent import DQNAgent
 
-    return DQNAgent.load(path)  # a missing or foreign checkpoint is a one-line ValueError
+    # Weights and counters only: playing never reads the replay memory (gigabytes in a run's).
+    return DQNAgent.load(path, replay_memory=False)  # a missing or foreign checkpoint: one line
 
 
 def _evaluate(args: argparse.Namespace) -> None:

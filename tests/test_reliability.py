@@ -149,6 +149,18 @@ def test_a_run_directory_another_process_trains_in_is_refused_in_one_line(tmp_pa
     assert holder.communicate("", timeout=60) == (None, None) and holder.returncode == 0
 
 
+def test_evaluating_a_checkpoint_reads_no_replay_memory(saved_run, tmp_path, capsys):
+    shutil.copytree(saved_run, tmp_path / "run")
+    newest = run_checkpoints(tmp_path / "run")[-1]
+    assert len(DQNAgent.load(newest).replay_memory) > 0
+    agent = DQNAgent.load(newest, replay_memory=False)
+    assert len(agent.replay_memory) == 0 and "replay memory not loaded" in agent.resumed
+    for array in (newest / "replay").glob("*.npy"):
+        array.write_bytes(b"damaged")  # a resume from here stops with a one-line error
+    argv = ["evaluate", "--checkpoint", str(newest), "--episodes", "1", "--epsilon", "1"]
+    assert cli_main([*argv, "--protocol", "nature"]) == 0, capsys.readouterr().err
+
+
 def test_bad_paths_typed_by_the_user_are_exit_2_naming_the_flag_and_path(saved_run, tmp_path, capsys):
     a_file = tmp_path / "a_file"
     a_file.write_text("")
